@@ -1,0 +1,1 @@
+"""The manifest edge: YAML files in, validated `DeploymentSpec`s or located errors out."""
