@@ -47,12 +47,19 @@ def manifest_files(paths: Iterable[Path]) -> list[Path]:
 def validate(paths: Iterable[Path], *, root: Path) -> loader.LoadResult:
     """Read, parse and check every manifest under `paths`; `root` is the repository."""
     root = root.resolve()
-    result = loader.LoadResult()
+    parsed = loader.LoadResult()
     for path in manifest_files(paths):
-        result.extend(_read(path, root=root))
-    result.errors.extend(loader.duplicate_names(result.manifests))
-    for manifest in result.manifests:
-        result.errors.extend(_check_source(manifest, root=root))
+        parsed.extend(_read(path, root=root))
+    result = loader.LoadResult(errors=parsed.errors)
+    for manifest in parsed.manifests:
+        errors = _check_source(manifest, root=root)
+        result.errors.extend(errors)
+        if not errors:
+            result.manifests.append(manifest)
+    duplicates = list(loader.duplicate_names(result.manifests))
+    result.errors.extend(error for _, error in duplicates)
+    taken = {id(manifest) for manifest, _ in duplicates}
+    result.manifests = [m for m in result.manifests if id(m) not in taken]
     return result
 
 

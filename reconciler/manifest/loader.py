@@ -89,15 +89,18 @@ def size_error(size: int) -> str | None:
     return f"file is {size / (1024 * 1024):.1f} MiB; a manifest may be at most 1 MiB"
 
 
-def duplicate_names(manifests: Iterable[LoadedManifest]) -> Iterator[ManifestError]:
-    """An error for every manifest whose name an earlier one already took."""
+def duplicate_names(
+    manifests: Iterable[LoadedManifest],
+) -> Iterator[tuple[LoadedManifest, ManifestError]]:
+    """Every manifest whose name an earlier one already took, with the error that says so."""
     first: dict[str, LoadedManifest] = {}
     for manifest in manifests:
         name = manifest.spec.name
         if name in first:
             other = first[name]
             where = f"{other.file}:{other.document.value_mark(('metadata', 'name')).line}"
-            yield manifest.error(("metadata", "name"), f"name {name!r} is already used by {where}")
+            message = f"name {name!r} is already used by {where}"
+            yield manifest, manifest.error(("metadata", "name"), message)
         else:
             first[name] = manifest
 
@@ -146,16 +149,21 @@ def _from_pydantic(detail: ErrorDetails, *, document: Document, file: str) -> Ma
     loc: FieldPath = tuple(
         part for part in detail["loc"] if not (isinstance(part, str) and part.startswith("<"))
     )
-    kind = detail["type"]
     if loc and loc[-1] == "[key]":
         loc = loc[:-1]
         mark = document.key_mark(loc)
-    elif kind == "extra_forbidden":
+    elif detail["type"] == "extra_forbidden":
         mark = document.key_mark(loc)
     else:
         mark = document.value_mark(loc)
-    message = _MESSAGES.get(kind) or str(detail["msg"]).removeprefix("Value error, ")
-    return _error(file, mark, loc, message)
+    return _error(file, mark, loc, _message(detail))
+
+
+def _message(detail: ErrorDetails) -> str:
+    if detail["type"] == "string_pattern_mismatch":
+        pattern = str((detail.get("ctx") or {}).get("pattern"))
+        return schema.PATTERN_HINTS.get(pattern, detail["msg"])
+    return _MESSAGES.get(detail["type"]) or detail["msg"].removeprefix("Value error, ")
 
 
 def _error(file: str, mark: Mark, path: FieldPath, message: str) -> ManifestError:

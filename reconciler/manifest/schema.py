@@ -33,6 +33,23 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 HANDLER = r"^[A-Za-z_][A-Za-z0-9_\-/]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*\.[A-Za-z_$][A-Za-z0-9_$]*$"
 STAGE = r"^[A-Za-z0-9_-]{1,128}$"
 SELECTION_EXPRESSION = r"^\$request\.body\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+ACM_ARN = r"^arn:aws[a-z-]*:acm:"
+IAM_POLICY_ARN = r"^arn:aws[a-z-]*:iam::"
+ABSOLUTE_PATH = r"^/"
+
+# What each pattern means, in words, for error messages.
+PATTERN_HINTS = {
+    DNS_LABEL: "must be a lowercase DNS label: a-z, 0-9 and '-', starting with a letter, "
+    "at most 40 characters",
+    ENV_NAME: "must be an environment variable name: letters, digits and '_', "
+    "not starting with a digit",
+    HANDLER: "must be module.function, such as app.handler",
+    STAGE: "must be 1-128 letters, digits, '_' or '-'",
+    SELECTION_EXPRESSION: "must select a body field, such as $request.body.action",
+    ACM_ARN: "must be an ACM certificate ARN (arn:aws:acm:...)",
+    IAM_POLICY_ARN: "must be an IAM policy ARN (arn:aws:iam::...)",
+    ABSOLUTE_PATH: "must start with '/'",
+}
 
 
 class _Strict(BaseModel):
@@ -89,7 +106,7 @@ class Cors(_Strict):
 class HealthCheck(_Strict):
     """A request made after every apply; it must answer `expectStatus` or the apply fails."""
 
-    path: str = Field(default="/", pattern=r"^/")
+    path: str = Field(default="/", pattern=ABSOLUTE_PATH)
     expect_status: int = Field(default=200, ge=100, le=599)
 
 
@@ -110,7 +127,7 @@ class AwsCustomDomain(_Strict):
     """A custom domain in front of the API."""
 
     domain_name: str = Field(min_length=1)
-    certificate_arn: str = Field(pattern=r"^arn:aws[a-z-]*:acm:")
+    certificate_arn: str = Field(pattern=ACM_ARN)
 
 
 class AwsOptions(_Strict):
@@ -118,7 +135,7 @@ class AwsOptions(_Strict):
 
     regions: list[str] = []
     """Deploy to these regions too, one stack per region."""
-    policy_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::")]] = []
+    policy_arns: list[Annotated[str, Field(pattern=IAM_POLICY_ARN)]] = []
     """Extra IAM policies for the function's role, beyond basic execution."""
     custom_domain: AwsCustomDomain | None = None
 

@@ -63,7 +63,10 @@ class YamlError(Exception):
 
 def load_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
     """Parse every non-empty document in `text`, indexed by field path."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # Unprintable characters, found before parsing.
+        raise YamlError(f"YAML syntax error: {exc.reason}", _offset_mark(text, exc.position)) from exc
     documents: list[Document] = []
     try:
         while loader.check_node():
@@ -76,11 +79,14 @@ def load_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
             documents.append(document)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc) from exc
-    except yaml.YAMLError as exc:  # Reader errors (bad bytes) carry no mark.
-        raise YamlError(str(exc), Mark(1, 1)) from exc
     finally:
         loader.dispose()
     return documents
+
+
+def _offset_mark(text: str, offset: int) -> Mark:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Mark(text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
 def _is_empty(node: yaml.Node) -> bool:
@@ -105,7 +111,7 @@ def _index(root: yaml.Node, document: Document, *, max_nodes: int) -> None:
             raise YamlError(
                 f"document expands to more than {max_nodes} nodes "
                 "(YAML aliases are limited to stop expansion attacks)",
-                Mark.of(node.start_mark),
+                document.start,
             )
         document.values.setdefault(path, Mark.of(node.start_mark))
         if isinstance(node, yaml.SequenceNode):
