@@ -45,6 +45,8 @@ class Deployment:
     reason: str = "Created"
     message: str = ""
     drift: DriftState = DriftState.NONE
+    drift_reported: bool = False
+    """A DriftDetected went out and no DriftResolved yet; survives checks that fail."""
     endpoint: str | None = None
     history: list[AppliedRevision] = field(default_factory=list)
     pending_events: list[events.DomainEvent] = field(default_factory=list, repr=False)
@@ -69,7 +71,7 @@ class Deployment:
 
     def succeed(self, *, fingerprint: Fingerprint, endpoint: str | None, now: datetime) -> None:
         """Record that the attempted revision is live and healthy."""
-        revision = self._attempted()
+        revision = self._attempted(Phase.READY)
         self._move(Phase.READY, reason="Applied", message=f"serving {revision.short}")
         self._went_live(revision, fingerprint=fingerprint, endpoint=endpoint, now=now)
         self._record(
@@ -135,8 +137,12 @@ class Deployment:
         reason: str,
         now: datetime,
     ) -> None:
-        """Begin returning to `to`; `reverted` is the commit being undone, when known."""
-        from_revision = self.applied_revision
+        """Begin returning to `to`; `reverted` is the commit being undone, when known.
+
+        The revision rolled back from is the latest attempted one: the one that failed its
+        health check, or the one serving when a revert arrives.
+        """
+        from_revision = self.attempted_revision
         self._move(Phase.PROGRESSING, reason=reason, message=f"rolling back to {to.short}")
         self.attempted_revision = to
         self._record(
@@ -165,7 +171,8 @@ class Deployment:
         An automatic rollback leaves the deployment Degraded (it runs an older revision than
         Git asks for); a rollback by `git revert` is what Git asks for, so it is Ready.
         """
-        revision = self._attempted()
+        target = Phase.DEGRADED if automatic else Phase.READY
+        revision = self._attempted(target)
         if automatic:
             self._move(
                 Phase.DEGRADED,
@@ -210,42 +217,42 @@ class Deployment:
 
     # --- suspension, drift, removal ---------------------------------------------------------
 
-    def suspend(self, *, now: datetime) -> None:
-        """Stop reconciling; live infrastructure is left as it is."""
-        del now  # Suspension is a status change, not an event worth publishing.
+    def suspend(self) -> None:
+        """Stop reconciling; live infrastructure is left as it is (no event: nothing changed)."""
         self._move(Phase.SUSPENDED, reason="Suspended", message="reconciliation is suspended")
 
-    def resume(self, *, now: datetime) -> None:
+    def resume(self) -> None:
         """Reconcile again from the next tick on."""
-        del now
         self._move(Phase.PENDING, reason="Resumed", message="waiting for the next tick")
 
     def observe_drift(self, findings: tuple[DriftFinding, ...], *, now: datetime) -> None:
         """Record a drift check; events fire only when drift appears or clears."""
-        if findings:
-            if self.drift is not DriftState.DRIFTED:
-                self._record(
-                    events.DriftDetected(deployment=self.name, occurred_at=now, findings=findings)
-                )
-            self.drift = DriftState.DRIFTED
-            return
-        if self.drift is DriftState.DRIFTED:
+        drifted = bool(findings)
+        if drifted and not self.drift_reported:
+            self._record(
+                events.DriftDetected(deployment=self.name, occurred_at=now, findings=findings)
+            )
+        elif not drifted and self.drift_reported:
             self._record(events.DriftResolved(deployment=self.name, occurred_at=now))
-        self.drift = DriftState.NONE
+        self.drift = DriftState.DRIFTED if drifted else DriftState.NONE
+        self.drift_reported = drifted
 
     def drift_unknown(self) -> None:
-        """Record that drift could not be checked (the engine was unreachable)."""
+        """Record that drift could not be checked; what was reported before still stands."""
         self.drift = DriftState.UNKNOWN
 
     def destroy(self, *, now: datetime) -> None:
-        """Record that everything the deployment had live was removed."""
+        """Record that everything the deployment had live was removed.
+
+        The aggregate keeps its history for the event; the application then deletes the record.
+        """
         if self.phase is Phase.PROGRESSING:
             raise InvalidTransitionError(self.name, self.phase, "Destroyed")
         revision = self.applied_revision
         self.applied_revision = None
         self.applied_fingerprint = None
         self.endpoint = None
-        self.drift = DriftState.NONE
+        self.drift, self.drift_reported = DriftState.NONE, False
         self.reason, self.message = "Destroyed", "removed from the provider"
         self._record(
             events.DeploymentDestroyed(deployment=self.name, occurred_at=now, revision=revision)
@@ -263,9 +270,9 @@ class Deployment:
             raise InvalidTransitionError(self.name, self.phase, target)
         self.phase, self.reason, self.message = target, reason, message
 
-    def _attempted(self) -> Revision:
+    def _attempted(self, target: Phase) -> Revision:
         if self.attempted_revision is None:
-            raise InvalidTransitionError(self.name, self.phase, Phase.READY)
+            raise InvalidTransitionError(self.name, self.phase, target)
         return self.attempted_revision
 
     def _went_live(

@@ -28,11 +28,11 @@ class DriftState(StrEnum):
 _P = Phase
 
 # Every allowed move, read as "from this phase the deployment may go to these".
-# Failed -> Failed records one more failed attempt; Progressing -> Progressing is a rollback
-# started while an apply is still in flight (a health check failed right after it).
+# Failed -> Failed records one more failed attempt. An apply whose health check fails goes
+# Progressing -> Failed, then Failed -> Progressing for the automatic rollback.
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     _P.PENDING: frozenset({_P.PROGRESSING, _P.FAILED, _P.SUSPENDED}),
-    _P.PROGRESSING: frozenset({_P.PROGRESSING, _P.READY, _P.FAILED, _P.STALLED, _P.DEGRADED}),
+    _P.PROGRESSING: frozenset({_P.READY, _P.FAILED, _P.STALLED, _P.DEGRADED}),
     _P.READY: frozenset({_P.PROGRESSING, _P.FAILED, _P.SUSPENDED}),
     _P.FAILED: frozenset({_P.PROGRESSING, _P.FAILED, _P.STALLED, _P.SUSPENDED}),
     _P.STALLED: frozenset({_P.PROGRESSING, _P.FAILED, _P.SUSPENDED}),

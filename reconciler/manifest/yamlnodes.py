@@ -66,7 +66,9 @@ def load_documents(text: str, *, max_nodes: int = MAX_NODES) -> list[Document]:
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:  # Unprintable characters, found before parsing.
-        raise YamlError(f"YAML syntax error: {exc.reason}", _offset_mark(text, exc.position)) from exc
+        raise YamlError(
+            f"YAML syntax error: {exc.reason}", _offset_mark(text, exc.position)
+        ) from exc
     documents: list[Document] = []
     try:
         while loader.check_node():

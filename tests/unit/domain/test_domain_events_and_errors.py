@@ -34,12 +34,14 @@ from reconciler.domain.status import Phase
     ],
 )
 def test_event_name_is_its_type_name(event_type, fields, name, now):
+    """Logs and sinks show events by their class name, with no table to keep in sync."""
     event = event_type(deployment="orders", occurred_at=now, **fields)
 
     assert event.name == name
 
 
 def test_invalid_transition_error_names_the_deployment_and_both_phases():
+    """The message says which deployment was refused and which move it asked for."""
     error = InvalidTransitionError("orders", Phase.SUSPENDED, Phase.READY)
 
     assert str(error) == "deployment 'orders' cannot go from Suspended to Ready"
@@ -55,6 +57,7 @@ def test_invalid_transition_error_names_the_deployment_and_both_phases():
     ],
 )
 def test_every_domain_error_is_a_domain_error(error_type):
+    """The application can catch every refusal of the domain with one except clause."""
     assert issubclass(error_type, DomainError)
 
 

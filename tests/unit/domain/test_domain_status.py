@@ -13,7 +13,7 @@ _P = Phase
 # The table as the design states it, written out again so a change to either side is caught.
 ALLOWED = {
     _P.PENDING: {_P.PROGRESSING, _P.FAILED, _P.SUSPENDED},
-    _P.PROGRESSING: {_P.PROGRESSING, _P.READY, _P.FAILED, _P.STALLED, _P.DEGRADED},
+    _P.PROGRESSING: {_P.READY, _P.FAILED, _P.STALLED, _P.DEGRADED},
     _P.READY: {_P.PROGRESSING, _P.FAILED, _P.SUSPENDED},
     _P.FAILED: {_P.PROGRESSING, _P.FAILED, _P.STALLED, _P.SUSPENDED},
     _P.STALLED: {_P.PROGRESSING, _P.FAILED, _P.SUSPENDED},
@@ -35,6 +35,7 @@ ALLOWED = {
     ],
 )
 def test_can_transition_follows_the_table(source, target, allowed):
+    """Each of the 49 (source, target) pairs is allowed exactly when the design says so."""
     assert can_transition(source, target) is allowed
 
 
@@ -44,6 +45,7 @@ def test_every_phase_has_a_row_in_the_table():
 
 
 def test_suspended_deployment_can_only_resume_to_pending():
+    """Nothing applies, fails or rolls back while suspended; resuming waits for a tick."""
     assert {target for target in Phase if can_transition(Phase.SUSPENDED, target)} == {
         Phase.PENDING
     }

@@ -1,4 +1,4 @@
-"""Value objects of a deployment spec: parsing route keys, runtimes, secrets, revisions, fingerprints."""
+"""Value objects of a spec: route keys, runtimes, secrets, revisions and fingerprints."""
 
 from __future__ import annotations
 
@@ -50,12 +50,14 @@ class TestRestRouteParse:
         ],
     )
     def test_valid_key_keeps_its_method_and_path(self, text, method, path):
+        """Well-formed keys parse into their parts and print back exactly as written."""
         route = RestRoute.parse(text)
 
         assert (route.method, route.path) == (method, path)
         assert route.key == text
 
     def test_default_key_is_the_catch_all_for_any_method(self):
+        """`$default` has no method of its own; it catches every method and path."""
         route = RestRoute.parse("$default")
 
         assert route == RestRoute(method="ANY", path="$default")
@@ -89,10 +91,12 @@ class TestRestRouteParse:
         ],
     )
     def test_malformed_key_is_rejected_with_the_reason(self, text, complaint):
+        """Each malformed key is refused with a message that says what is wrong with it."""
         with pytest.raises(InvalidValueError, match=complaint):
             RestRoute.parse(text)
 
     def test_unknown_method_error_lists_the_allowed_methods(self):
+        """The hint lists every method a manifest may use, sorted."""
         with pytest.raises(InvalidValueError) as caught:
             RestRoute.parse("FETCH /orders")
 
@@ -115,6 +119,7 @@ class TestWebSocketRouteParse:
         ],
     )
     def test_valid_key_is_kept_as_written(self, text):
+        """Predefined keys and custom action names of 1 to 128 characters are accepted."""
         assert WebSocketRoute.parse(text).key == text
 
     @pytest.mark.parametrize(
@@ -129,12 +134,16 @@ class TestWebSocketRouteParse:
         ],
     )
     def test_malformed_key_is_rejected_with_the_reason(self, text, complaint):
+        """Each malformed key is refused with a message that says what is wrong with it."""
         with pytest.raises(InvalidValueError, match=complaint):
             WebSocketRoute.parse(text)
 
 
 class TestApiGateway:
+    """The gateway reports its route keys the way API Gateway writes them."""
+
     def test_route_keys_are_written_as_api_gateway_writes_them(self):
+        """REST keys are `METHOD /path`, except `$default`, which stands alone."""
         gateway = ApiGateway(
             kind=ApiKind.REST,
             routes=(RestRoute.parse("GET /orders/{id}"), RestRoute.parse("$default")),
@@ -143,6 +152,7 @@ class TestApiGateway:
         assert gateway.route_keys == ("GET /orders/{id}", "$default")
 
     def test_websocket_route_keys_are_the_keys_themselves(self):
+        """A WebSocket route is nothing but its key."""
         gateway = ApiGateway(
             kind=ApiKind.WEBSOCKET,
             routes=(WebSocketRoute.parse("$connect"), WebSocketRoute.parse("sendMessage")),
@@ -162,11 +172,15 @@ class TestApiGateway:
     ],
 )
 def test_runtime_names_its_language(runtime, language):
+    """Packaging and handler checks branch on the language, not on the version."""
     assert runtime.language == language
 
 
 class TestSecretNames:
+    """Which secrets must be resolved before an apply."""
+
     def test_secret_names_lists_only_secret_references_in_order(self):
+        """Plain values are not secrets; references are listed in manifest order."""
         function = ServerlessFunction(
             runtime=Runtime.NODEJS_22,
             handler="index.handler",
@@ -181,6 +195,7 @@ class TestSecretNames:
         assert function.secret_names == ("chat-api-key", "chat-db")
 
     def test_function_without_environment_has_no_secrets(self):
+        """A function with no environment asks for nothing to be resolved."""
         function = ServerlessFunction(
             runtime=Runtime.PYTHON_3_12, handler="app.handler", source="functions/hello"
         )
@@ -199,6 +214,7 @@ class TestRevision:
         ],
     )
     def test_full_commit_id_is_accepted(self, sha):
+        """SHA-1 and SHA-256 repositories both produce valid revisions."""
         assert Revision(sha).sha == sha
 
     @pytest.mark.parametrize(
@@ -217,13 +233,16 @@ class TestRevision:
         ],
     )
     def test_anything_but_a_full_commit_id_is_rejected(self, sha):
+        """Abbreviated, padded, uppercase or non-hex ids are never taken as revisions."""
         with pytest.raises(InvalidValueError, match="is not a full hexadecimal commit id"):
             Revision(sha)
 
     def test_short_form_is_the_first_twelve_characters(self):
+        """People read 12 characters; the full id stays in the record."""
         assert Revision(SHA1_LIKE).short == "0123456789ab"
 
     def test_revision_prints_as_its_full_sha(self):
+        """Formatting a revision never abbreviates it."""
         assert str(Revision(SHA1_LIKE)) == SHA1_LIKE
         assert f"{Revision(SHA256_LIKE)}" == SHA256_LIKE
 
@@ -232,12 +251,14 @@ class TestFingerprint:
     """Equal fingerprints mean no work; anything that changes what runs changes the fingerprint."""
 
     def test_same_inputs_give_the_same_fingerprint(self):
+        """Two equal specs built apart hash the same, so an unchanged deployment is skipped."""
         first = Fingerprint.compute(make_spec(), source_tree="t1", program_version="1.0")
         second = Fingerprint.compute(make_spec(), source_tree="t1", program_version="1.0")
 
         assert first == second
 
     def test_fingerprint_is_a_sha256_hex_digest_and_prints_as_one(self):
+        """The value is 64 hex characters, and printing shows it whole."""
         fingerprint = Fingerprint.compute(make_spec(), source_tree="t1", program_version="1.0")
 
         assert len(fingerprint.value) == 64
@@ -245,6 +266,7 @@ class TestFingerprint:
         assert str(fingerprint) == fingerprint.value
 
     def test_order_of_provider_options_does_not_matter(self):
+        """Keys are sorted before hashing, so reordering YAML does not force an apply."""
         one_way = make_spec(provider_options={"memory": 256, "tags": {"a": "1", "b": "2"}})
         other_way = make_spec(provider_options={"tags": {"b": "2", "a": "1"}, "memory": 256})
 
@@ -280,6 +302,7 @@ class TestFingerprint:
         ],
     )
     def test_fingerprint_changes_when_an_input_changes(self, spec, source_tree, program_version):
+        """A new spec, source tree or program version means the deployment is applied again."""
         baseline = Fingerprint.compute(make_spec(), source_tree="t1", program_version="1.0")
 
         changed = Fingerprint.compute(

@@ -113,7 +113,9 @@ class TestValidDocuments:
         assert [m.spec.name for m in result.manifests] == ["shop", "chat"]
 
     def test_azure_location_is_the_spec_region(self):
-        text = WEBSOCKET.replace("provider: local\n  local: {port: 9001}", "provider: azure\n  location: westeurope")
+        text = WEBSOCKET.replace(
+            "provider: local\n  local: {port: 9001}", "provider: azure\n  location: westeurope"
+        )
         (manifest,) = parse(text).manifests
         assert manifest.spec.region == "westeurope"
 
@@ -127,7 +129,9 @@ class TestRejectedDocuments:
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
-            pytest.param("- a\n- b\n", "api.yaml:1:1: a manifest must be a YAML mapping", id="list"),
+            pytest.param(
+                "- a\n- b\n", "api.yaml:1:1: a manifest must be a YAML mapping", id="list"
+            ),
             pytest.param(
                 "apiVersion: reconciler/v1\n",
                 "api.yaml:1:1: kind: required field is missing (RestApi or WebSocketApi)",
@@ -145,7 +149,8 @@ class TestRejectedDocuments:
             ),
             pytest.param(
                 REST.replace("handler: pkg.app.handler", "handler: app"),
-                "api.yaml:11:14: spec.function.handler: must be module.function, such as app.handler",
+                "api.yaml:11:14: spec.function.handler: "
+                "must be module.function, such as app.handler",
                 id="handler-without-function",
             ),
             pytest.param(
@@ -165,7 +170,7 @@ class TestRejectedDocuments:
                 id="duplicate-route",
             ),
             pytest.param(
-                REST.replace("allowOrigins: [\"https://shop.example\"]", "allowOrigins: ['*']"),
+                REST.replace('allowOrigins: ["https://shop.example"]', "allowOrigins: ['*']"),
                 "api.yaml:21:23: spec.cors.allowCredentials: browsers refuse credentials "
                 "with allowOrigins '*'; list the origins instead",
                 id="cors-credentials-wildcard",
