@@ -40,8 +40,8 @@ class DeploymentSucceeded(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeploymentFailed(DomainEvent):
-    """An apply of `revision` failed; the previous revision, if any, still serves."""
+class AttemptFailure(DomainEvent):
+    """What a failed attempt leaves behind: the revision tried, why it failed, how many times."""
 
     revision: Revision | None
     reason: str
@@ -50,13 +50,13 @@ class DeploymentFailed(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeploymentStalled(DomainEvent):
-    """Retries stopped until the deployment's inputs change."""
+class DeploymentFailed(AttemptFailure):
+    """An apply of `revision` failed; the previous revision, if any, still serves."""
 
-    revision: Revision | None
-    reason: str
-    message: str
-    failures: int
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentStalled(AttemptFailure):
+    """Retries stopped until the deployment's inputs change."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

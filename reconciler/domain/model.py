@@ -91,31 +91,13 @@ class Deployment:
         self._move(Phase.FAILED, reason=reason, message=message)
         self.failures += 1
         self.next_attempt_at = retry_at
-        self._record(
-            events.DeploymentFailed(
-                deployment=self.name,
-                occurred_at=now,
-                revision=self.attempted_revision,
-                reason=reason,
-                message=message,
-                failures=self.failures,
-            )
-        )
+        self._record_failure(events.DeploymentFailed, reason=reason, message=message, now=now)
 
     def stall(self, *, reason: str, message: str, now: datetime) -> None:
         """Stop retrying until the deployment's inputs change."""
         self._move(Phase.STALLED, reason=reason, message=message)
         self.next_attempt_at = None
-        self._record(
-            events.DeploymentStalled(
-                deployment=self.name,
-                occurred_at=now,
-                revision=self.attempted_revision,
-                reason=reason,
-                message=message,
-                failures=self.failures,
-            )
-        )
+        self._record_failure(events.DeploymentStalled, reason=reason, message=message, now=now)
 
     def reject_manifest(self, *, file: str, message: str, now: datetime) -> None:
         """Record that the manifest could not be read; nothing live is touched."""
@@ -294,3 +276,17 @@ class Deployment:
 
     def _record(self, event: events.DomainEvent) -> None:
         self.pending_events.append(event)
+
+    def _record_failure(
+        self, kind: type[events.AttemptFailure], *, reason: str, message: str, now: datetime
+    ) -> None:
+        self._record(
+            kind(
+                deployment=self.name,
+                occurred_at=now,
+                revision=self.attempted_revision,
+                reason=reason,
+                message=message,
+                failures=self.failures,
+            )
+        )
