@@ -1,0 +1,1 @@
+"""The local cloud: one host process on this machine serving every `provider: local` deployment."""
