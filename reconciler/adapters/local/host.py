@@ -26,8 +26,10 @@ import structlog
 from aiohttp import web
 
 from reconciler import __version__, logs
-from reconciler.adapters.local import serving
 from reconciler.adapters.local.admin import RegistrationError, build_app
+from reconciler.adapters.local.functions.workers import FunctionConfig, FunctionPool, InitError
+from reconciler.adapters.local.gateway import serving
+from reconciler.adapters.local.gateway.routing import RouteTable
 from reconciler.adapters.local.paths import LocalPaths, write_json
 from reconciler.adapters.local.registration import (
     Changes,
@@ -35,10 +37,8 @@ from reconciler.adapters.local.registration import (
     LiveDeployment,
     Registration,
 )
-from reconciler.adapters.local.routing import RouteTable
 from reconciler.adapters.local.served import Served, Version
 from reconciler.adapters.local.vault import Vault
-from reconciler.adapters.local.workers import FunctionConfig, FunctionPool, InitError
 from reconciler.domain.values import Cors
 
 log = structlog.get_logger(__name__)

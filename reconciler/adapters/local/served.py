@@ -11,9 +11,9 @@ from datetime import datetime
 
 from aiohttp import web
 
+from reconciler.adapters.local.functions.workers import FunctionPool
+from reconciler.adapters.local.gateway.routing import RouteTable
 from reconciler.adapters.local.registration import LiveDeployment, Registration
-from reconciler.adapters.local.routing import RouteTable
-from reconciler.adapters.local.workers import FunctionPool
 from reconciler.domain.values import Cors
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.adapters.local.workers import FunctionConfig, FunctionPool
+from reconciler.adapters.local.functions.workers import FunctionConfig, FunctionPool
 
 _NODE = pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
 

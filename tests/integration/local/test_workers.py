@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from reconciler.adapters.local.workers import (
+from reconciler.adapters.local.functions.workers import (
     FunctionConfig,
     FunctionTimeout,
     InitError,

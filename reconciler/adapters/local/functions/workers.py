@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from reconciler.adapters.local.worker_process import (
+from reconciler.adapters.local.functions.worker_process import (
     FunctionConfig,
     FunctionTimeout,
     InitError,

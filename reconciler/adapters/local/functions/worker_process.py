@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from reconciler.adapters.local.worker_output import STREAMS, OutputProtocol, OutputSink
+from reconciler.adapters.local.functions.worker_output import STREAMS, OutputProtocol, OutputSink
 
 RUNTIMES = Path(__file__).parent / "runtimes"
 PYTHON_WORKER = RUNTIMES / "python_worker.py"

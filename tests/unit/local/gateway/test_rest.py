@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from reconciler.adapters.local.rest import (
+from reconciler.adapters.local.gateway.rest import (
     HttpRequest,
     HttpResponse,
     InvalidResponseError,
@@ -21,7 +21,7 @@ from reconciler.adapters.local.rest import (
     to_http_response,
     with_cors,
 )
-from reconciler.adapters.local.routing import RouteMatch
+from reconciler.adapters.local.gateway.routing import RouteMatch
 from reconciler.domain.values import Cors
 
 NOW = datetime(2020, 3, 12, 19, 3, 58, 390000, tzinfo=UTC)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from reconciler.adapters.local.rest import HttpResponse
-from reconciler.adapters.local.wsevents import (
+from reconciler.adapters.local.gateway.rest import HttpResponse
+from reconciler.adapters.local.gateway.wsevents import (
     connect_accepted,
     connect_event,
     connection_info,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reconciler.adapters.local.rest import (
+from reconciler.adapters.local.gateway.rest import (
     JSON_TYPE,
     HttpResponse,
     epoch_millis,

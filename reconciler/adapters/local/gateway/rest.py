@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from reconciler.adapters.local.routing import RouteMatch
+from reconciler.adapters.local.gateway.routing import RouteMatch
 from reconciler.domain.values import Cors
 
 # The local cloud has no AWS account; this is the id local AWS emulators conventionally use.

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import WSMsgType, web
 
-from reconciler.adapters.local import rest, wsevents
-from reconciler.adapters.local.served import Connection, Served, Version
-from reconciler.adapters.local.workers import (
+from reconciler.adapters.local.functions.workers import (
     FunctionTimeout,
     InitError,
     PoolClosed,
     WorkerCrashed,
 )
+from reconciler.adapters.local.gateway import rest, wsevents
+from reconciler.adapters.local.served import Connection, Served, Version
 
 log = structlog.get_logger(__name__)
 

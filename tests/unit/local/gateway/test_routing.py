@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.adapters.local.routing import RouteMatch, RouteTable
+from reconciler.adapters.local.gateway.routing import RouteMatch, RouteTable
 
 # The example API of "Routing API requests" in the API Gateway developer guide.
 AWS_EXAMPLE = ["GET /pets/dog/1", "GET /pets/dog/{id}", "GET /pets/{proxy+}", "ANY /{proxy+}"]
