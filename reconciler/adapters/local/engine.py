@@ -171,16 +171,7 @@ class LocalEngine:
                 routes=list(spec.gateway.route_keys),
                 route_selection_expression=spec.gateway.route_selection_expression,
                 stage=spec.gateway.stage,
-                cors=CorsBody(
-                    allow_origins=list(cors.allow_origins),
-                    allow_methods=list(cors.allow_methods),
-                    allow_headers=list(cors.allow_headers),
-                    expose_headers=list(cors.expose_headers),
-                    allow_credentials=cors.allow_credentials,
-                    max_age_seconds=cors.max_age_seconds,
-                )
-                if cors
-                else None,
+                cors=CorsBody.of(cors) if cors else None,
             ),
             port=_requested_port(spec),
             secrets=secrets,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import zlib
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +41,11 @@ from reconciler.adapters.local.registration import (
 )
 from reconciler.adapters.local.served import Served, Version
 from reconciler.adapters.local.vault import Vault
-from reconciler.domain.values import Cors
 
 log = structlog.get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
+PORT_RANGE = (20000, 12000)  # first port, how many: where deployments without a port live
 
 
 class Host:
@@ -183,10 +185,11 @@ class Host:
             self._spawn(old.pool.drain())
             return current
         try:
-            sock = _bind(port)
+            sock = _bind(port) if port else _bind_stable(registration.name)
         except OSError as exc:
             await version.pool.close()
-            raise RegistrationError(409, f"port {port} is not free: {exc.strerror}") from exc
+            taken = f"port {port} is not free" if port else "no free port"
+            raise RegistrationError(409, f"{taken}: {exc.strerror}") from exc
         site = web.SockSite(self._data, sock)
         await site.start()
         served = Served(
@@ -224,16 +227,7 @@ class Host:
             routes=RouteTable(
                 registration.gateway.routes if registration.kind == "RestApi" else ["$default"]
             ),
-            cors=Cors(
-                allow_origins=tuple(cors.allow_origins),
-                allow_methods=tuple(cors.allow_methods),
-                allow_headers=tuple(cors.allow_headers),
-                expose_headers=tuple(cors.expose_headers),
-                allow_credentials=cors.allow_credentials,
-                max_age_seconds=cors.max_age_seconds,
-            )
-            if cors
-            else None,
+            cors=cors.value() if cors else None,
         )
 
     async def _close(self, served: Served) -> None:
@@ -285,6 +279,22 @@ class Host:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _bind_stable(name: str) -> socket.socket:
+    """Bind the first free port of the local range, starting where `name` hashes to.
+
+    The range sits below Linux's ephemeral ports (32768 and up), so the port a deployment got
+    is still free after a restart instead of taken by some outgoing connection meanwhile.
+    """
+    first, size = PORT_RANGE
+    start = zlib.crc32(name.encode()) % size
+    for offset in range(size):
+        try:
+            return _bind(first + (start + offset) % size)
+        except OSError:
+            continue
+    raise OSError(errno.EADDRINUSE, f"no free port in {first}-{first + size - 1}")
 
 
 def _bind(port: int) -> socket.socket:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.domain.values import Cors
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,6 +26,29 @@ class CorsBody(_Body):
     expose_headers: list[str] = []
     allow_credentials: bool = False
     max_age_seconds: int = 0
+
+    @classmethod
+    def of(cls, cors: Cors) -> CorsBody:
+        """The body for the domain's CORS value."""
+        return cls(
+            allow_origins=list(cors.allow_origins),
+            allow_methods=list(cors.allow_methods),
+            allow_headers=list(cors.allow_headers),
+            expose_headers=list(cors.expose_headers),
+            allow_credentials=cors.allow_credentials,
+            max_age_seconds=cors.max_age_seconds,
+        )
+
+    def value(self) -> Cors:
+        """The domain's CORS value for this body."""
+        return Cors(
+            allow_origins=tuple(self.allow_origins),
+            allow_methods=tuple(self.allow_methods),
+            allow_headers=tuple(self.allow_headers),
+            expose_headers=tuple(self.expose_headers),
+            allow_credentials=self.allow_credentials,
+            max_age_seconds=self.max_age_seconds,
+        )
 
 
 class Gateway(_Body):
@@ -48,8 +73,8 @@ class Function(_Body):
     environment: dict[str, str] = {}
 
 
-class Registration(_Body):
-    """One deployment version, as the engine registers it."""
+class _Version(_Body):
+    """One version of one deployment: what is registered and what is reported back."""
 
     name: str
     kind: Literal["RestApi", "WebSocketApi"]
@@ -58,6 +83,11 @@ class Registration(_Body):
     version: str
     function: Function
     gateway: Gateway
+
+
+class Registration(_Version):
+    """One deployment version, as the engine registers it."""
+
     port: int | None = None
     """The port asked for; None keeps the current one, or picks a free one the first time."""
     secrets: dict[str, str] = Field(default={}, repr=False)
@@ -72,16 +102,9 @@ class Changes(_Body):
     cors: CorsBody | None = None
 
 
-class LiveDeployment(_Body):
+class LiveDeployment(_Version):
     """What the host serves for one deployment."""
 
-    name: str
-    kind: Literal["RestApi", "WebSocketApi"]
-    revision: str
-    fingerprint: str
-    version: str
-    function: Function
-    gateway: Gateway
     port: int
     endpoint: str
     secret_digests: dict[str, str] = {}

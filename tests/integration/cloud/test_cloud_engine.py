@@ -74,6 +74,8 @@ class TestApply:
             manifest("stable-port", greeting="hey"), source=source, label="b", secrets=SECRETS
         )
         assert first.endpoint == second.endpoint
+        # Below the ephemeral range, so nothing else takes it while the host is down.
+        assert 20000 <= int(first.outputs["port"]) < 32000
         assert call(second.endpoint)["greeting"] == "hey"
 
     def test_manifest_port_is_used(self, local: Cloud, tmp_path: Path):
