@@ -118,3 +118,26 @@ def test_plain_http_on_the_socket_path_asks_for_an_upgrade(chat):
     endpoint, _ = chat
     response = httpx.get(endpoint.replace("ws://", "http://"), timeout=30)
     assert response.status_code == 426
+
+
+def test_an_aws_sdk_management_client_pointed_at_the_local_endpoint_works(chat):
+    """boto3's apigatewaymanagementapi, as a function would use it on AWS, with a local URL."""
+    import boto3  # noqa: PLC0415  # a test-only dependency, imported where it is used
+
+    endpoint, _ = chat
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint.replace("ws://", "http://"),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106  # a dummy: the local cloud checks no signature
+    )
+    with connect(endpoint) as socket:
+        connection_id = ask(socket, {"action": "whoami"})["connectionId"]
+        client.post_to_connection(ConnectionId=connection_id, Data=b"from boto3")
+        assert socket.recv(timeout=30) == "from boto3"
+        described = client.get_connection(ConnectionId=connection_id)
+        assert described["Identity"]["SourceIp"] == "127.0.0.1"
+        client.delete_connection(ConnectionId=connection_id)
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId=connection_id, Data=b"too late")

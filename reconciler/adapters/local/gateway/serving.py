@@ -325,6 +325,8 @@ async def _manage_connection(
         )
         return web.json_response(info)
     if request.method == "DELETE":
+        # Gone at once for the management API, even before the close handshake completes.
+        served.connections.pop(connection_id, None)
         await connection.socket.close()
         return web.Response(status=204)
     return _json(405, "Method Not Allowed")
