@@ -222,3 +222,26 @@ def test_node_handlers_serve_the_same_contract(local: Cloud, name, folder, handl
         assert body == {"esm": True, "path": "/live/things/7", "params": {"id": "7"}}
     else:
         assert body == {"callback": True, "route": "GET /things/{id}"}
+
+
+def test_node_handler_sees_query_cookies_and_binary_body_as_python_does(local: Cloud):
+    """The event is built once by the gateway, so both runtimes get the same fields."""
+    manifest = NODE_API.format(name="node-event", handler="index.handler").replace(
+        '"GET /things/{id}"', '"ANY /things/{id}"'
+    )
+    endpoint = local.deploy(manifest, source=FUNCTIONS / "echo-node-cjs").endpoint
+    response = httpx.post(
+        f"{endpoint}/things/9?a=1&a=2",
+        content=bytes([0, 200, 255]),
+        headers={"Cookie": "s=1; t=2", "X-Trace": "abc"},
+        timeout=30,
+    )
+    event = response.json()["event"]
+    assert event["routeKey"] == "ANY /things/{id}"
+    assert event["queryStringParameters"] == {"a": "1,2"}
+    assert event["cookies"] == ["s=1", "t=2"]
+    assert event["headers"]["x-trace"] == "abc"
+    assert (event["isBase64Encoded"], base64.b64decode(event["body"])) == (
+        True,
+        bytes([0, 200, 255]),
+    )
