@@ -8,7 +8,7 @@ third-party exception, and nothing else.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,13 +42,14 @@ _REVERT_MESSAGE = re.compile(r"This reverts commit ([0-9a-f]{40}|[0-9a-f]{64})\b
 
 @dataclass(frozen=True, slots=True)
 class ManifestFile:
-    """One manifest file as of one revision."""
+    """One manifest file as of one revision (its content is read separately, by blob id)."""
 
     path: str
     """Repository-relative, `/`-separated."""
-    text: str
     blob_id: str
     """Git's object id of the file's content: equal ids, equal content."""
+    size: int
+    """In bytes, known before reading: oversized files are refused unread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,25 @@ class CommitInfo:
         """The commit this one reverts, from the standard `git revert` message, if any."""
         match = _REVERT_MESSAGE.search(self.message)
         return Revision(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One attempt to change a deployment, and how it ended."""
+
+    deployment: str
+    revision: Revision | None
+    fingerprint: Fingerprint | None
+    outcome: str
+    """`applied`, `failed`, `rolled-back`, `destroyed` or `rejected`."""
+    reason: str
+    message: str
+    started_at: datetime
+    duration_ms: int
+    reverted: Revision | None = None
+    """For a rollback: the commit it undid, when known."""
+    restored: Revision | None = None
+    """For a rollback: the earlier revision whose state it brought back, when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +125,11 @@ class LiveState:
 class Engine(Protocol):
     """Makes one provider's live infrastructure match a spec."""
 
+    @property
+    def program_version(self) -> str:
+        """Part of every fingerprint: changes when what the engine makes of a spec changes."""
+        ...
+
     def plan(self, request: ApplyRequest) -> Plan:
         """Return what `apply(request)` would change; an empty plan when live already matches."""
         ...
@@ -134,23 +159,42 @@ class Source(Protocol):
         ...
 
     def manifests_at(self, revision: Revision) -> Sequence[ManifestFile]:
-        """Every manifest file under the manifest path as of `revision`."""
+        """Every `*.yaml`/`*.yml` file under the manifest path as of `revision`, by path."""
+        ...
+
+    def read(self, blob_id: str) -> bytes:
+        """The content of one blob."""
+        ...
+
+    def tree_ids(self, revision: Revision, paths: Collection[str]) -> Mapping[str, str | None]:
+        """Git's object id of each folder in `paths` as of `revision`; None where it is absent.
+
+        Equal ids, equal content: a deployment whose source tree id did not change needs no work.
+        """
         ...
 
     def changed_paths(self, old: Revision, new: Revision) -> frozenset[str]:
-        """Repository-relative paths that differ between two revisions."""
+        """Repository-relative paths of files that differ between two revisions."""
+        ...
+
+    def commits_between(self, old: Revision | None, new: Revision) -> Sequence[CommitInfo]:
+        """Commits reachable from `new` and not from `old` (at most 100), newest first."""
         ...
 
     def commit(self, revision: Revision) -> CommitInfo:
         """What `revision` says about itself."""
         ...
 
-    def tree_id(self, revision: Revision, path: str) -> str:
-        """Git's object id of the folder `path` as of `revision`: equal ids, equal content."""
+    def export_tree(self, revision: Revision, path: str, destination: Path) -> None:
+        """Write the folder `path` as of `revision` into `destination` (which exists, empty)."""
         ...
 
-    def export_tree(self, revision: Revision, path: str, destination: Path) -> None:
-        """Write the folder `path` as of `revision` into `destination`."""
+    def restore(self, paths: Collection[str], *, to: Revision, message: str) -> Revision:
+        """Commit `paths` as they were at `to` on top of the tracked branch; push when remote.
+
+        Returns the new commit. Paths absent at `to` are removed. Git stays the only source
+        of truth: a rollback by command is a commit like any other.
+        """
         ...
 
 
@@ -162,15 +206,23 @@ class Store(Protocol):
         ...
 
     def load_all(self) -> Sequence[Deployment]:
-        """Every deployment the store knows."""
+        """Every deployment the store knows, by name."""
         ...
 
     def save(self, deployment: Deployment) -> None:
-        """Write the deployment's status and any history entries not yet stored."""
+        """Write the deployment's whole record, replacing the previous one."""
         ...
 
     def delete(self, name: str) -> None:
-        """Forget the deployment's record; its history and events stay."""
+        """Forget the deployment's record; its history, drift and events stay."""
+        ...
+
+    def append_history(self, entry: HistoryEntry) -> None:
+        """Keep one attempt in the history."""
+        ...
+
+    def history(self, name: str, *, limit: int = 50) -> Sequence[HistoryEntry]:
+        """The latest attempts on `name`, newest first."""
         ...
 
     def append_events(self, events: Sequence[DomainEvent]) -> None:
@@ -181,6 +233,10 @@ class Store(Protocol):
         self, name: str, findings: Sequence[DriftFinding], *, checked_at: datetime
     ) -> None:
         """Replace the stored drift findings of `name` with the latest check."""
+        ...
+
+    def drift(self, name: str) -> Sequence[DriftFinding]:
+        """The findings of the latest drift check of `name`."""
         ...
 
 
@@ -197,4 +253,20 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware, in UTC."""
+        ...
+
+
+class HealthProbe(Protocol):
+    """Asks a freshly applied deployment whether it serves."""
+
+    def check(self, url: str, *, expect_status: int, timeout: float) -> str | None:
+        """None when `url` answers `expect_status` within `timeout`; otherwise why not."""
+        ...
+
+
+class SecretResolver(Protocol):
+    """Where `secretRef` values come from at apply time (the daemon's environment by default)."""
+
+    def resolve(self, names: Collection[str]) -> dict[str, str]:
+        """The values of the secrets that exist among `names`; missing ones are left out."""
         ...

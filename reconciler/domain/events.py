@@ -73,11 +73,16 @@ class DriftResolved(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RollbackStarted(DomainEvent):
-    """A return to `to_revision` began; `reverted` is the commit being undone, when known."""
+    """A rollback to `to_revision` began.
+
+    `reverted` is the commit being undone and `restored` the earlier applied revision whose
+    state comes back, each when known.
+    """
 
     from_revision: Revision | None
     to_revision: Revision
     reverted: Revision | None
+    restored: Revision | None = None
     automatic: bool
     reason: str
 
@@ -88,6 +93,7 @@ class RollbackCompleted(DomainEvent):
 
     to_revision: Revision
     reverted: Revision | None
+    restored: Revision | None = None
     automatic: bool
 
 

@@ -35,11 +35,18 @@ class Deployment:
 
     name: str
     spec: DeploymentSpec | None = None
+    """The spec of the latest attempt."""
+    applied_spec: DeploymentSpec | None = None
+    """The spec that is live: its `prune` decides what removing the manifest does."""
+    manifest_path: str | None = None
+    """Where the manifest was read, repository-relative."""
     phase: Phase = Phase.PENDING
     desired_revision: Revision | None = None
     attempted_revision: Revision | None = None
     applied_revision: Revision | None = None
     applied_fingerprint: Fingerprint | None = None
+    attempted_fingerprint: Fingerprint | None = None
+    """The inputs of the latest attempt: unchanged inputs never reset backoff or a stall."""
     failures: int = 0
     next_attempt_at: datetime | None = None
     reason: str = "Created"
@@ -54,14 +61,23 @@ class Deployment:
 
     # --- applying ---------------------------------------------------------------------------
 
-    def request(
-        self, *, spec: DeploymentSpec, revision: Revision, reason: str, now: datetime
+    def request(  # noqa: PLR0913  # one attempt is all of these facts together
+        self,
+        *,
+        spec: DeploymentSpec,
+        revision: Revision,
+        fingerprint: Fingerprint,
+        manifest_path: str | None,
+        reason: str,
+        now: datetime,
     ) -> None:
         """Start applying `spec` as of `revision`."""
         self._move(Phase.PROGRESSING, reason=reason, message=f"applying {revision.short}")
         self.spec = spec
+        self.manifest_path = manifest_path
         self.desired_revision = revision
         self.attempted_revision = revision
+        self.attempted_fingerprint = fingerprint
         self.next_attempt_at = None
         self._record(
             events.DeploymentRequested(
@@ -110,23 +126,29 @@ class Deployment:
 
     # --- rolling back -----------------------------------------------------------------------
 
-    def start_rollback(
+    def start_rollback(  # noqa: PLR0913  # a rollback is all of these facts together
         self,
         *,
         to: Revision,
+        spec: DeploymentSpec,
+        fingerprint: Fingerprint,
         reverted: Revision | None,
+        restored: Revision | None,
         automatic: bool,
         reason: str,
         now: datetime,
     ) -> None:
-        """Begin returning to `to`; `reverted` is the commit being undone, when known.
+        """Begin applying `to` as a rollback.
 
-        The revision rolled back from is the latest attempted one: the one that failed its
-        health check, or the one serving when a revert arrives.
+        `reverted` is the commit being undone and `restored` the earlier revision whose state
+        `to` brings back, when known. The revision rolled back from is the latest attempted
+        one: the one that failed its health check, or the one serving when a revert arrives.
         """
         from_revision = self.attempted_revision
         self._move(Phase.PROGRESSING, reason=reason, message=f"rolling back to {to.short}")
+        self.spec = spec
         self.attempted_revision = to
+        self.attempted_fingerprint = fingerprint
         self._record(
             events.RollbackStarted(
                 deployment=self.name,
@@ -134,17 +156,19 @@ class Deployment:
                 from_revision=from_revision,
                 to_revision=to,
                 reverted=reverted,
+                restored=restored,
                 automatic=automatic,
                 reason=reason,
             )
         )
 
-    def complete_rollback(
+    def complete_rollback(  # noqa: PLR0913  # a finished rollback is all of these facts
         self,
         *,
         fingerprint: Fingerprint,
         endpoint: str | None,
         reverted: Revision | None,
+        restored: Revision | None,
         automatic: bool,
         now: datetime,
     ) -> None:
@@ -172,6 +196,7 @@ class Deployment:
                 occurred_at=now,
                 to_revision=revision,
                 reverted=reverted,
+                restored=restored,
                 automatic=automatic,
             )
         )
@@ -268,6 +293,7 @@ class Deployment:
     ) -> None:
         self.applied_revision = revision
         self.applied_fingerprint = fingerprint
+        self.applied_spec = self.spec
         self.endpoint = endpoint
         self.failures = 0
         self.next_attempt_at = None

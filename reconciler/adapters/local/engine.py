@@ -35,6 +35,8 @@ APPLIED_FILE = "applied.json"
 class LocalEngine:
     """Deploys, inspects and removes deployments on the local cloud of one state dir."""
 
+    program_version = PROGRAM_VERSION
+
     def __init__(self, state_dir: Path, *, cloud: LocalCloud | None = None) -> None:
         self.cloud = cloud or LocalCloud(state_dir)
         self.paths = self.cloud.paths

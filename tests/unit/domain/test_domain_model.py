@@ -66,7 +66,14 @@ AT_REST = ANYWHERE_BUT_SUSPENDED - {_P.PROGRESSING}
 
 MOVES = {
     "request": Move(
-        lambda d, now: d.request(spec=SPEC, revision=NEW, reason="NewRevision", now=now),
+        lambda d, now: d.request(
+            spec=SPEC,
+            revision=NEW,
+            fingerprint=NEW_FINGERPRINT,
+            manifest_path="manifests/orders.yaml",
+            reason="NewRevision",
+            now=now,
+        ),
         _P.PROGRESSING,
         "NewRevision",
         (events.DeploymentRequested,),
@@ -102,7 +109,14 @@ MOVES = {
     ),
     "start_rollback": Move(
         lambda d, now: d.start_rollback(
-            to=OLD, reverted=NEW, automatic=True, reason="HealthCheckFailed", now=now
+            spec=SPEC,
+            fingerprint=OLD_FINGERPRINT,
+            restored=None,
+            to=OLD,
+            reverted=NEW,
+            automatic=True,
+            reason="HealthCheckFailed",
+            now=now,
         ),
         _P.PROGRESSING,
         "HealthCheckFailed",
@@ -111,7 +125,12 @@ MOVES = {
     ),
     "complete_rollback-automatic": Move(
         lambda d, now: d.complete_rollback(
-            fingerprint=OLD_FINGERPRINT, endpoint=ENDPOINT, reverted=NEW, automatic=True, now=now
+            restored=None,
+            fingerprint=OLD_FINGERPRINT,
+            endpoint=ENDPOINT,
+            reverted=NEW,
+            automatic=True,
+            now=now,
         ),
         _P.DEGRADED,
         "RolledBack",
@@ -120,7 +139,12 @@ MOVES = {
     ),
     "complete_rollback-by-revert": Move(
         lambda d, now: d.complete_rollback(
-            fingerprint=OLD_FINGERPRINT, endpoint=ENDPOINT, reverted=NEW, automatic=False, now=now
+            restored=None,
+            fingerprint=OLD_FINGERPRINT,
+            endpoint=ENDPOINT,
+            reverted=NEW,
+            automatic=False,
+            now=now,
         ),
         _P.READY,
         "RolledBack",
@@ -198,7 +222,14 @@ class TestRequest:
         deployment = lived_in(Phase.FAILED, spec=None, next_attempt_at=now, failures=2)
         newer = make_revision("newer")
 
-        deployment.request(spec=SPEC, revision=newer, reason="NewRevision", now=now)
+        deployment.request(
+            spec=SPEC,
+            revision=newer,
+            fingerprint=NEW_FINGERPRINT,
+            manifest_path="manifests/orders.yaml",
+            reason="NewRevision",
+            now=now,
+        )
 
         assert deployment.spec == SPEC
         assert (deployment.desired_revision, deployment.attempted_revision) == (newer, newer)
@@ -214,7 +245,14 @@ class TestRequest:
         """Until the apply succeeds, the previous revision is the one recorded as live."""
         deployment = lived_in(Phase.READY)
 
-        deployment.request(spec=SPEC, revision=NEW, reason="NewRevision", now=now)
+        deployment.request(
+            spec=SPEC,
+            revision=NEW,
+            fingerprint=NEW_FINGERPRINT,
+            manifest_path="manifests/orders.yaml",
+            reason="NewRevision",
+            now=now,
+        )
 
         assert deployment.applied_revision == OLD
         assert deployment.applied_fingerprint == OLD_FINGERPRINT
@@ -371,7 +409,16 @@ class TestRollback:
             history=[applied("old", at=EARLIER), applied("new", at=EARLIER)],
         )
 
-        deployment.start_rollback(to=OLD, reverted=NEW, automatic=False, reason="Reverted", now=now)
+        deployment.start_rollback(
+            spec=SPEC,
+            fingerprint=OLD_FINGERPRINT,
+            restored=None,
+            to=OLD,
+            reverted=NEW,
+            automatic=False,
+            reason="Reverted",
+            now=now,
+        )
 
         assert deployment.phase is Phase.PROGRESSING
         assert deployment.attempted_revision == OLD
@@ -394,7 +441,14 @@ class TestRollback:
 
         deployment.fail(reason="HealthCheckFailed", message="GET / answered 500", now=now)
         deployment.start_rollback(
-            to=OLD, reverted=None, automatic=True, reason="HealthCheckFailed", now=now
+            spec=SPEC,
+            fingerprint=OLD_FINGERPRINT,
+            restored=None,
+            to=OLD,
+            reverted=None,
+            automatic=True,
+            reason="HealthCheckFailed",
+            now=now,
         )
 
         started = deployment.pull_events()[-1]
@@ -419,6 +473,7 @@ class TestRollback:
         deployment = lived_in(Phase.PROGRESSING, attempted_revision=OLD, failures=1)
 
         deployment.complete_rollback(
+            restored=None,
             fingerprint=OLD_FINGERPRINT,
             endpoint=ENDPOINT,
             reverted=NEW,
@@ -451,6 +506,7 @@ class TestRollback:
 
         with pytest.raises(InvalidTransitionError):
             deployment.complete_rollback(
+                restored=None,
                 fingerprint=OLD_FINGERPRINT,
                 endpoint=ENDPOINT,
                 reverted=None,
@@ -537,7 +593,14 @@ def test_history_keeps_only_the_latest_entries(now):
 
     for minute, label in enumerate(labels):
         at = now + timedelta(minutes=minute)
-        deployment.request(spec=SPEC, revision=make_revision(label), reason="NewRevision", now=at)
+        deployment.request(
+            spec=SPEC,
+            revision=make_revision(label),
+            fingerprint=NEW_FINGERPRINT,
+            manifest_path="manifests/orders.yaml",
+            reason="NewRevision",
+            now=at,
+        )
         deployment.succeed(fingerprint=make_fingerprint(label), endpoint=ENDPOINT, now=at)
 
     assert len(deployment.history) == HISTORY_LIMIT
@@ -710,7 +773,14 @@ class TestPullEvents:
     def test_pull_events_hands_over_events_in_order_and_forgets_them(self, now):
         """Events come out in the order they happened and are never published twice."""
         deployment = make_deployment(Phase.PENDING)
-        deployment.request(spec=SPEC, revision=NEW, reason="NewRevision", now=now)
+        deployment.request(
+            spec=SPEC,
+            revision=NEW,
+            fingerprint=NEW_FINGERPRINT,
+            manifest_path="manifests/orders.yaml",
+            reason="NewRevision",
+            now=now,
+        )
         deployment.fail(reason="ApplyFailed", message="timeout", now=now)
 
         first = deployment.pull_events()
