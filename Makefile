@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The daemon on this repository's committed manifests, against the local cloud; Ctrl-C stops it.
 run: $(STAMP)
 	$(BIN)/reconciler validate manifests/
+	$(BIN)/reconciler run --repo . --path manifests/ --interval 10s --drift-interval 1m
 
-validate: run
+validate: $(STAMP)
+	$(BIN)/reconciler validate manifests/
 
 test: lint types contracts dockerlint pytest
 

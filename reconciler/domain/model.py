@@ -148,7 +148,10 @@ class Deployment:
         self._move(Phase.PROGRESSING, reason=reason, message=f"rolling back to {to.short}")
         self.spec = spec
         self.attempted_revision = to
-        self.attempted_fingerprint = fingerprint
+        if not automatic:
+            # A revert is what Git asks for now. An automatic rollback keeps the failed
+            # attempt's fingerprint, so the same failing inputs are not tried again.
+            self.attempted_fingerprint = fingerprint
         self._record(
             events.RollbackStarted(
                 deployment=self.name,

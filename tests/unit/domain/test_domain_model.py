@@ -796,3 +796,26 @@ class TestPullEvents:
     def test_new_deployment_has_no_events(self):
         """Creating the record is not an event of its own."""
         assert Deployment(name="orders").pull_events() == []
+
+
+@pytest.mark.parametrize(
+    ("automatic", "expected"),
+    [
+        pytest.param(True, NEW_FINGERPRINT, id="automatic-keeps-the-failed-inputs"),
+        pytest.param(False, OLD_FINGERPRINT, id="revert-takes-the-reverted-inputs"),
+    ],
+)
+def test_rollback_records_which_inputs_were_last_asked_for(automatic, expected, now):
+    """After an automatic rollback the failing commit is not retried until Git changes."""
+    deployment = lived_in(Phase.FAILED, attempted_fingerprint=NEW_FINGERPRINT)
+    deployment.start_rollback(
+        to=OLD,
+        spec=SPEC,
+        fingerprint=OLD_FINGERPRINT,
+        reverted=None,
+        restored=OLD,
+        automatic=automatic,
+        reason="Rollback",
+        now=now,
+    )
+    assert deployment.attempted_fingerprint == expected

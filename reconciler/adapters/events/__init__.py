@@ -1,0 +1,1 @@
+"""Event sinks: where domain events go after they are stored."""

@@ -1,0 +1,1 @@
+"""The Git adapter: `GitSource` reads manifests and function sources at a commit, and restores."""

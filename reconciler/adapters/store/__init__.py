@@ -1,0 +1,1 @@
+"""The durable store: deployments, history, drift findings and events in one SQLite file."""

@@ -1,0 +1,82 @@
+"""The one place that wires adapters to ports, by hand: `build(settings)` returns the app.
+
+Used by the CLI commands that need more than the store (run, drift, plan, rollback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+from reconciler.adapters.environment import EnvironmentSecrets, SystemClock
+from reconciler.adapters.events.log import LogPublisher
+from reconciler.adapters.git.source import GitSource
+from reconciler.adapters.local.engine import LocalEngine
+from reconciler.adapters.probe import HttpProbe
+from reconciler.adapters.store.sqlite import SqliteStore
+from reconciler.application.drift import DriftChecker
+from reconciler.application.reconcile import Reconciler
+from reconciler.application.services import Services
+from reconciler.config import Settings
+from reconciler.domain.values import Provider
+
+UNAVAILABLE = {
+    Provider.AWS: "the Pulumi engine for AWS is not part of this version yet",
+    Provider.AZURE: "the Pulumi engine for Azure is not part of this version yet",
+}
+
+
+@dataclass(slots=True)
+class App:
+    """A wired reconciler: the loop, the drift checker and what they hold open."""
+
+    services: Services
+    reconciler: Reconciler
+    drift: DriftChecker
+    source: GitSource
+    store: SqliteStore
+
+    def close(self) -> None:
+        """Release the Git processes and the database."""
+        self.source.close()
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def build(settings: Settings) -> App:
+    """Wire the adapters for `settings`; nothing runs until the caller ticks."""
+    state = settings.state_dir
+    source = GitSource(
+        settings.source.repo,
+        branch=settings.source.branch,
+        path=settings.source.path,
+        cache_dir=state / "git",
+        token_env=settings.source.token_env,
+        ssh_key=settings.source.ssh_key,
+    )
+    store = SqliteStore(state)
+    services = Services(
+        source=source,
+        store=store,
+        engines={Provider.LOCAL: LocalEngine(state)},
+        publisher=LogPublisher(),
+        clock=SystemClock(),
+        probe=HttpProbe(),
+        secrets=EnvironmentSecrets(),
+        workspace=state / "work",
+        settings=settings.loop,
+        unavailable=UNAVAILABLE,
+    )
+    reconciler = Reconciler(services)
+    return App(
+        services=services,
+        reconciler=reconciler,
+        drift=DriftChecker(reconciler),
+        source=source,
+        store=store,
+    )

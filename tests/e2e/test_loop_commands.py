@@ -1,0 +1,136 @@
+"""The loop's commands as users and scripts run them: a real repository, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from loopkit import GitRepo
+
+from reconciler.adapters.local.cloud import LocalCloud
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    LocalCloud(state).stop()
+
+
+def reconciler(*args: str, repo: GitRepo, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args, "--state-dir", str(state_dir)],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_run_once_applies_and_status_history_report_it(repo: GitRepo, state_dir: Path):
+    repo.deployment("hello", version="v1")
+    first = repo.commit("hello")
+    run = reconciler("run", "--once", "--log-format", "json", repo=repo, state_dir=state_dir)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    serving = [line for line in lines if line["event"] == "serving"]
+    assert serving[0]["deployment"] == "hello"
+    assert httpx.get(serving[0]["endpoint"] + "/hello", timeout=30).json()["version"] == "v1"
+
+    status = json.loads(
+        reconciler("status", "hello", "-o", "json", repo=repo, state_dir=state_dir).stdout
+    )
+    assert {
+        k: status[k] for k in ("name", "kind", "provider", "phase", "appliedRevision", "drift")
+    } == {
+        "name": "hello",
+        "kind": "RestApi",
+        "provider": "local",
+        "phase": "Ready",
+        "appliedRevision": first,
+        "drift": "None",
+    }
+    history = json.loads(
+        reconciler("history", "hello", "-o", "json", repo=repo, state_dir=state_dir).stdout
+    )
+    assert [(h["outcome"], h["revision"]) for h in history] == [("applied", first)]
+
+
+def test_run_once_exits_1_when_something_is_not_ready(repo: GitRepo, state_dir: Path):
+    repo.deployment("local-one")
+    repo.deployment("aws-one", provider="aws")
+    repo.commit("mixed")
+    run = reconciler("run", "--once", repo=repo, state_dir=state_dir)
+    assert run.returncode == 1
+    text = reconciler("status", repo=repo, state_dir=state_dir).stdout
+    assert "aws-one: provider aws is not available" in text
+
+
+def test_plan_shows_what_a_merge_would_change_without_applying(repo: GitRepo, state_dir: Path):
+    repo.deployment("stay")
+    repo.deployment("change")
+    base = repo.commit("base")
+    repo.deployment("change", version="v2", greeting="bye")
+    repo.deployment("new")
+    head = repo.commit("head")
+    run = reconciler(
+        "plan", "--base", base, "--head", head, "-o", "json", repo=repo, state_dir=state_dir
+    )
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)
+    by_name = {item["name"]: item for item in plan["deployments"]}
+    assert set(by_name) == {"change", "new"}
+    assert by_name["new"]["action"] == "create"
+    assert by_name["change"]["action"] == "update"
+    assert "function.environment" in by_name["change"]["changes"]
+    assert "function.source (code)" in by_name["change"]["changes"]
+    assert LocalCloud(state_dir).info() is None  # nothing was applied, no host was started
+
+
+def test_rollback_command_writes_a_commit_that_restores_the_previous_revision(
+    repo: GitRepo, state_dir: Path
+):
+    repo.deployment("hello", version="v1")
+    repo.commit("v1")
+    assert reconciler("run", "--once", repo=repo, state_dir=state_dir).returncode == 0
+    repo.deployment("hello", version="v2")
+    repo.commit("v2")
+    assert reconciler("run", "--once", repo=repo, state_dir=state_dir).returncode == 0
+
+    rolled = reconciler("rollback", "hello", repo=repo, state_dir=state_dir)
+    assert rolled.returncode == 0, rolled.stderr
+    commit = rolled.stdout.strip()
+    assert repo.head() == commit
+    assert '"version": "v1"' in (repo.root / "functions/hello/app.py").read_text()
+    assert reconciler("run", "--once", repo=repo, state_dir=state_dir).returncode == 0
+    status = json.loads(
+        reconciler("status", "hello", "-o", "json", repo=repo, state_dir=state_dir).stdout
+    )
+    assert httpx.get(status["endpoint"] + "/hello", timeout=30).json()["version"] == "v1"
+    assert status["appliedRevision"] == commit
+
+
+def test_drift_exits_2_when_something_drifted_and_0_once_healed(repo: GitRepo, state_dir: Path):
+    repo.deployment("hello")
+    repo.commit("hello")
+    assert reconciler("run", "--once", repo=repo, state_dir=state_dir).returncode == 0
+    assert reconciler("drift", repo=repo, state_dir=state_dir).returncode == 0
+    LocalCloud(state_dir).stop()
+    drifted = reconciler("drift", "-o", "json", repo=repo, state_dir=state_dir)
+    assert drifted.returncode == 2
+    (finding,) = json.loads(drifted.stdout)[0]["findings"]
+    assert finding["live"] == "local cloud host not running"
+    healed = reconciler("drift", "--heal", repo=repo, state_dir=state_dir)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert "hello: None (healed)" in healed.stdout
