@@ -16,6 +16,7 @@ import structlog
 
 from reconciler.domain.drift import SECRET_MASK
 
+_CHATTY_LIBRARIES = ("apscheduler", "httpx", "httpcore", "git", "aiohttp.access")
 _SECRET_KEY = re.compile(r"secret|password|passphrase|token|authorization|api_?key", re.IGNORECASE)
 
 
@@ -68,3 +69,7 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # These narrate every job run and HTTP call at info; our own lines already say what matters.
+    chatty = logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(chatty)

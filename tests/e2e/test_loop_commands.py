@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +136,66 @@ def test_drift_exits_2_when_something_drifted_and_0_once_healed(repo: GitRepo, s
     healed = reconciler("drift", "--heal", repo=repo, state_dir=state_dir)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert "hello: None (healed)" in healed.stdout
+
+
+def test_the_daemon_deploys_each_new_commit_and_stops_cleanly_on_sigterm(
+    repo: GitRepo, state_dir: Path, tmp_path: Path
+):
+    """`reconciler run`: a merged commit is served within a few ticks; SIGTERM exits 0."""
+    repo.deployment("live", version="v1")
+    repo.commit("v1")
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log_file:
+        daemon = subprocess.Popen(  # our own CLI
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "run",
+                "--interval",
+                "1s",
+                "--log-format",
+                "json",
+                "--state-dir",
+                str(state_dir),
+            ],
+            cwd=repo.root,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        serving = wait_for_line(log_path, "serving")
+        assert httpx.get(serving["endpoint"] + "/hello", timeout=30).json()["version"] == "v1"
+
+        repo.deployment("live", version="v2")
+        repo.commit("v2")
+        assert wait_until(
+            lambda: httpx.get(serving["endpoint"] + "/hello", timeout=30).json()["version"] == "v2"
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=60)
+    assert code == 0
+    events = [json.loads(line)["event"] for line in log_path.read_text().splitlines()]
+    assert events[-1] == "daemon_stopped"
+    assert "job_error" not in events
+
+
+def wait_for_line(path: Path, event: str, *, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry["event"] == event:
+                return entry
+        time.sleep(0.1)
+    raise AssertionError(f"no {event!r} line in {path.read_text()}")
+
+
+def wait_until(condition, *, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
