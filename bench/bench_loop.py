@@ -47,7 +47,7 @@ class CountingEngine:
 
     def apply(self, request: ApplyRequest) -> ApplyResult:
         self.applies.append(request.spec.name)
-        return ApplyResult(endpoint=f"http://example.invalid/{request.spec.name}")
+        return ApplyResult(endpoint=None)  # No endpoint: no health check to wait for.
 
     def detect_drift(self, name: str) -> tuple[DriftFinding, ...]:
         return ()
