@@ -31,7 +31,7 @@ spec:
   provider: local
   function: {{runtime: python3.11, handler: app.handler, source: ../functions/{name}}}
   routes: ["GET /"]
-  policy: {{prune: {prune}, suspend: {suspend}}}
+  policy: {{prune: {prune}, suspend: {suspend}, drift: {drift}}}
 """
 
 
@@ -105,6 +105,8 @@ class FakeEngine:
     applied: list[str] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
+    drift: dict[str, tuple[DriftFinding, ...] | Exception] = field(default_factory=dict)
+    drift_checks: list[str] = field(default_factory=list)
 
     def plan(self, request: ApplyRequest) -> Plan:
         return Plan()
@@ -113,10 +115,15 @@ class FakeEngine:
         if self.failures:
             raise self.failures.pop(0)
         self.applied.append(request.spec.name)
+        self.drift.pop(request.spec.name, None)  # Applying makes live match again.
         return ApplyResult(endpoint=f"http://fake/{request.spec.name}")
 
     def detect_drift(self, name: str) -> tuple[DriftFinding, ...]:
-        return ()
+        self.drift_checks.append(name)
+        found = self.drift.get(name, ())
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def destroy(self, name: str) -> None:
         self.destroyed.append(name)
@@ -199,13 +206,17 @@ class NoSecrets:
 
 
 def repository(
-    *names: str, prune: bool = False, suspend: bool = False, version: str = "v1"
+    *names: str,
+    prune: bool = False,
+    suspend: bool = False,
+    version: str = "v1",
+    drift: str = "report",
 ) -> dict[str, str]:
     """Files of a repository holding one manifest and one function per name."""
     files: dict[str, str] = {}
     for name in names:
         files[f"manifests/{name}.yaml"] = MANIFEST.format(
-            name=name, prune=str(prune).lower(), suspend=str(suspend).lower()
+            name=name, prune=str(prune).lower(), suspend=str(suspend).lower(), drift=drift
         )
         files[f"functions/{name}/app.py"] = f"def handler(e, c):\n    return '{version}'\n"
     return files
