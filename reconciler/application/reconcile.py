@@ -82,7 +82,8 @@ class Reconciler:
         jobs = self._plan(snapshot, now=now)
         outcomes = self._run(jobs, snapshot)
         self._last_revision = revision
-        self._wake_at = _earliest_retry(services.store.load_all())
+        # The handlers updated each job's record in place: no second read of the store.
+        self._wake_at = _earliest_retry([job.record for job in jobs])
         log.info(
             "tick",
             revision=revision.short,

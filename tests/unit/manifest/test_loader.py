@@ -208,7 +208,7 @@ class TestRejectedDocuments:
             ),
             pytest.param(
                 "a: 1\nb: \x07\n",
-                "api.yaml:2:4: YAML syntax error: special characters are not allowed",
+                "api.yaml:2:4: YAML syntax error: control characters are not allowed",
                 id="control-character",
             ),
         ],
