@@ -142,25 +142,15 @@ def _attempt(  # noqa: PLR0913  # an attempt is all of these facts together
     automatic: bool,
 ) -> Outcome:
     started_at, started = services.clock.now(), time.monotonic()
+    roll_back = False
     try:
         result = deploy(services, spec, revision=revision, fingerprint=fingerprint)
         check_health(services, spec, endpoint=result.endpoint)
     except HealthCheckFailedError as exc:
         record.fail(reason="HealthCheckFailed", message=str(exc), now=services.clock.now())
         outcome = Outcome(record.name, "failed", "HealthCheckFailed", str(exc))
-        _finish(
-            services,
-            record,
-            outcome,
-            revision=revision,
-            fingerprint=fingerprint,
-            link=link,
-            started_at=started_at,
-            started=started,
-        )
-        if spec.policy.auto_rollback and record.history and not automatic:
-            return roll_back_automatically(services, record)
-        return outcome
+        # Never from an automatic rollback itself: one unhealthy return is enough.
+        roll_back = spec.policy.auto_rollback and bool(record.history) and not automatic
     except TransientError as exc:
         delay = services.settings.retry.delay(record.failures + 1, spread=services.spread())
         retry_at = services.clock.now() + max(delay, _seconds(exc.retry_after))
@@ -198,7 +188,7 @@ def _attempt(  # noqa: PLR0913  # an attempt is all of these facts together
         started_at=started_at,
         started=started,
     )
-    return outcome
+    return roll_back_automatically(services, record) if roll_back else outcome
 
 
 def roll_back_automatically(services: Services, record: Deployment) -> Outcome:

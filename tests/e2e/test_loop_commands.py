@@ -7,26 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from loopkit import GitRepo
 
 from reconciler.adapters.local.cloud import LocalCloud
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    return GitRepo(tmp_path / "repo")
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Iterator[Path]:
-    state = tmp_path / "state"
-    yield state
-    LocalCloud(state).stop()
 
 
 def reconciler(*args: str, repo: GitRepo, state_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,9 +71,14 @@ class MissingObjectError(Exception):
 class ObjectReader:
     """Reads objects of one repository; safe to share between threads."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, *, cached_trees: int = 4096) -> None:
         self._repo = repo
         self._lock = threading.Lock()
+        # Parsed trees by id. Objects never change, so entries never go stale; the bound keeps
+        # memory flat. Without it, every export re-parsed the big `functions/` tree: a first
+        # tick over N deployments cost O(N^2).
+        self._trees: OrderedDict[str, Entries] = OrderedDict()
+        self._cached_trees = cached_trees
 
     def read(self, oid: str, kind: str) -> bytes:
         """The content of object `oid`, which must be of type `kind` (`blob`, `tree`, ...)."""
@@ -101,30 +107,50 @@ class ObjectReader:
             raise PermanentError(f"commit {revision.short} is not in the repository") from exc
         return header.removeprefix(b"tree ").decode()
 
-    def entries(self, tree: str, cache: dict[str, Entries]) -> Entries:
-        """The entries of `tree`, read once per `cache`."""
-        if tree not in cache:
-            cache[tree] = _parse_tree(self.read(tree, "tree"), id_length=len(tree) // 2)
-        return cache[tree]
+    def entries(self, tree: str) -> Entries:
+        """The entries of `tree`, parsed once while it stays among the recently used."""
+        with self._lock:
+            cached = self._trees.get(tree)
+            if cached is not None:
+                self._trees.move_to_end(tree)
+                return cached
+        parsed = _parse_tree(self.read(tree, "tree"), id_length=len(tree) // 2)
+        with self._lock:
+            self._trees[tree] = parsed
+            if len(self._trees) > self._cached_trees:
+                self._trees.popitem(last=False)
+        return parsed
 
-    def entry(self, root: str, path: str, cache: dict[str, Entries]) -> tuple[int, str] | None:
+    def entry(self, root: str, path: str) -> tuple[int, str] | None:
         """Mode and id of `path` (normalised) below tree `root`, or None if absent."""
         found: tuple[int, str] | None = (TREE_MODE, root)
         for part in path.split("/") if path else ():
             if found is None or found[0] != TREE_MODE:
                 return None
-            found = self.entries(found[1], cache).get(part)
+            found = self.entries(found[1]).get(part)
         return found
+
+    def walk(self, tree: str, prefix: str = "") -> list[Listed]:
+        """Every entry below `tree`, as `git ls-tree -r -t` lists them: a folder before its files.
+
+        Read through the long-lived `cat-file`, so exporting a function costs no process.
+        """
+        listed: list[Listed] = []
+        for name, (mode, oid) in self.entries(tree).items():
+            path = f"{prefix}{name}"
+            kind = "tree" if mode == TREE_MODE else "commit" if mode == GITLINK_MODE else "blob"
+            listed.append(Listed(mode, kind, oid, path))
+            if mode == TREE_MODE:
+                listed.extend(self.walk(oid, f"{path}/"))
+        return listed
 
     def tree_ids(self, revision: Revision, paths: Collection[str]) -> dict[str, str | None]:
         """The tree id of each folder in `paths` at `revision`, keyed as given."""
         root = self.root_tree(revision)
-        # Shared for the whole call: sibling folders walk their common parents once.
-        cache: dict[str, Entries] = {}
         ids: dict[str, str | None] = {}
         for path in paths:
             clean = normalise(path)
-            found = None if clean is None else self.entry(root, clean, cache)
+            found = None if clean is None else self.entry(root, clean)
             ids[path] = found[1] if found and found[0] == TREE_MODE else None
         return ids
 

@@ -143,7 +143,7 @@ class GitSource:
     def manifests_at(self, revision: Revision) -> Sequence[ManifestFile]:
         """Every `*.yaml`/`*.yml` blob under the manifest path at `revision`, by path, unread."""
         opened = self._open()
-        found = opened.reader.entry(opened.reader.root_tree(revision), self._path, {})
+        found = opened.reader.entry(opened.reader.root_tree(revision), self._path)
         if found is None:
             return []
         mode, oid = found
@@ -208,12 +208,12 @@ class GitSource:
         found = (
             None
             if folder is None
-            else opened.reader.entry(opened.reader.root_tree(revision), folder, {})
+            else opened.reader.entry(opened.reader.root_tree(revision), folder)
         )
         if folder is None or found is None or found[0] != TREE_MODE:
             raise PermanentError(f"there is no folder {path!r} at {revision.short}")
-        listing = self._git(opened, "ls-tree", "-r", "-t", "-z", found[1], doing="cannot list")
-        write_tree(opened.reader, parse_ls_tree(listing), folder=folder, destination=destination)
+        listed = opened.reader.walk(found[1])
+        write_tree(opened.reader, listed, folder=folder, destination=destination)
 
     def restore(self, paths: Collection[str], *, to: Revision, message: str) -> Revision:
         """Commit `paths` as they are at `to` on top of the tracked branch; push when remote."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import make_fingerprint as fingerprint
+from builders import make_revision as revision
+from builders import rest_spec, websocket_spec
 
 from reconciler.adapters.store.migrations import MIGRATIONS, SchemaTooNewError, migrate
 from reconciler.adapters.store.sqlite import DATABASE_NAME, SqliteStore
@@ -20,73 +22,9 @@ from reconciler.domain import events
 from reconciler.domain.drift import SECRET_MASK, DriftFinding
 from reconciler.domain.model import AppliedRevision, Deployment
 from reconciler.domain.status import DriftState, Phase
-from reconciler.domain.values import (
-    ApiGateway,
-    ApiKind,
-    Cors,
-    DeploymentSpec,
-    DriftPolicy,
-    Fingerprint,
-    HealthCheck,
-    Policy,
-    Provider,
-    RestRoute,
-    Revision,
-    Runtime,
-    SecretRef,
-    ServerlessFunction,
-    WebSocketRoute,
-)
 from reconciler.ports import HistoryEntry, PermanentError, TransientError
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
-
-
-def revision(label: str) -> Revision:
-    return Revision(hashlib.sha256(label.encode()).hexdigest()[:40])
-
-
-def fingerprint(label: str) -> Fingerprint:
-    return Fingerprint(hashlib.sha256(f"fingerprint:{label}".encode()).hexdigest())
-
-
-def rest_spec(name: str = "orders") -> DeploymentSpec:
-    """A REST API using every option a spec has, a secret reference among them."""
-    return DeploymentSpec(
-        name=name,
-        kind=ApiKind.REST,
-        provider=Provider.AWS,
-        region="eu-west-1",
-        function=ServerlessFunction(
-            runtime=Runtime.PYTHON_3_12,
-            handler="orders.handler",
-            source="functions/orders",
-            environment=(("TABLE", "orders"), ("DB_PASSWORD", SecretRef("orders-db"))),
-        ),
-        gateway=ApiGateway(
-            kind=ApiKind.REST,
-            routes=(RestRoute.parse("GET /orders"), RestRoute.parse("POST /orders/{id}")),
-            cors=Cors(allow_origins=("https://shop.example",), allow_credentials=True),
-        ),
-        labels=(("team", "payments"),),
-        health_check=HealthCheck(path="/orders", expect_status=204),
-        policy=Policy(prune=True, drift=DriftPolicy.HEAL),
-        provider_options={"aws": {"tags": {"cost-centre": "42"}}},
-    )
-
-
-def websocket_spec(name: str = "orders") -> DeploymentSpec:
-    return DeploymentSpec(
-        name=name,
-        kind=ApiKind.WEBSOCKET,
-        provider=Provider.LOCAL,
-        function=ServerlessFunction(runtime=Runtime.NODEJS_22, handler="i.h", source="chat"),
-        gateway=ApiGateway(
-            kind=ApiKind.WEBSOCKET,
-            routes=(WebSocketRoute.parse("$connect"), WebSocketRoute.parse("send")),
-            route_selection_expression="$request.body.action",
-        ),
-    )
 
 
 def lived_in(name: str = "orders", *, phase: Phase = Phase.DEGRADED) -> Deployment:

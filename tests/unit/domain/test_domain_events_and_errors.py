@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from domain_builders import make_revision
+from builders import make_revision
 
 from reconciler.domain import events
 from reconciler.domain.errors import (

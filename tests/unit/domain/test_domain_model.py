@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from domain_builders import applied, make_deployment, make_fingerprint, make_revision, make_spec
+from builders import applied, make_deployment, make_fingerprint, make_revision, make_spec
 
 from reconciler.domain import events
 from reconciler.domain.drift import DriftFinding

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from domain_builders import make_deployment, make_fingerprint, make_revision, make_spec
+from builders import make_deployment, make_fingerprint, make_revision, make_spec
 
 from reconciler.domain.planning import Action, Desired, RetryPolicy, decide
 from reconciler.domain.status import DriftState, Phase

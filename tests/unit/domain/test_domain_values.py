@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from domain_builders import make_spec
+from builders import make_spec
 
 from reconciler.domain.errors import InvalidValueError
 from reconciler.domain.values import (

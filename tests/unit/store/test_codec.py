@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from builders import BARE_SPEC, REST_SPEC, WEBSOCKET_SPEC
+from builders import make_fingerprint as fingerprint
+from builders import make_revision as revision
 
 from reconciler.adapters.store.codec import (
     decode_deployment,
@@ -24,91 +26,14 @@ from reconciler.domain.drift import SECRET_MASK, DriftFinding
 from reconciler.domain.model import AppliedRevision, Deployment
 from reconciler.domain.status import DriftState, Phase
 from reconciler.domain.values import (
-    ApiGateway,
-    ApiKind,
     Cors,
     DeploymentSpec,
-    DriftPolicy,
-    Fingerprint,
     HealthCheck,
     Policy,
-    Provider,
-    RestRoute,
-    Revision,
-    Runtime,
-    SecretRef,
-    ServerlessFunction,
-    WebSocketRoute,
 )
 
 NOW = datetime(2025, 11, 26, 7, 0, tzinfo=UTC)
 
-
-def revision(label: str) -> Revision:
-    return Revision(hashlib.sha256(label.encode()).hexdigest()[:40])
-
-
-def fingerprint(label: str) -> Fingerprint:
-    return Fingerprint(hashlib.sha256(f"fingerprint:{label}".encode()).hexdigest())
-
-
-REST_SPEC = DeploymentSpec(
-    name="orders",
-    kind=ApiKind.REST,
-    provider=Provider.AWS,
-    region="eu-west-1",
-    function=ServerlessFunction(
-        runtime=Runtime.PYTHON_3_12,
-        handler="orders.handler",
-        source="functions/orders",
-        memory_mb=256,
-        timeout_seconds=20,
-        environment=(("TABLE", "orders"), ("DB_PASSWORD", SecretRef("orders-db"))),
-    ),
-    gateway=ApiGateway(
-        kind=ApiKind.REST,
-        routes=(
-            RestRoute.parse("GET /orders"),
-            RestRoute.parse("POST /orders/{id}"),
-            RestRoute.parse("$default"),
-        ),
-        stage="v1",
-        cors=Cors(
-            allow_origins=("https://shop.example",),
-            allow_methods=("GET", "POST"),
-            allow_headers=("content-type",),
-            expose_headers=("x-request-id",),
-            allow_credentials=True,
-            max_age_seconds=600,
-        ),
-    ),
-    labels=(("team", "payments"), ("tier", "gold")),
-    health_check=HealthCheck(path="/orders", expect_status=204),
-    policy=Policy(suspend=True, prune=True, drift=DriftPolicy.HEAL, auto_rollback=False),
-    provider_options={"aws": {"tags": {"cost-centre": "42"}, "architectures": ["arm64"]}},
-)
-
-WEBSOCKET_SPEC = DeploymentSpec(
-    name="chat",
-    kind=ApiKind.WEBSOCKET,
-    provider=Provider.AZURE,
-    function=ServerlessFunction(
-        runtime=Runtime.NODEJS_22, handler="index.handler", source="functions/chat"
-    ),
-    gateway=ApiGateway(
-        kind=ApiKind.WEBSOCKET,
-        routes=tuple(WebSocketRoute.parse(key) for key in ("$connect", "$default", "send")),
-        route_selection_expression="$request.body.action",
-    ),
-)
-
-BARE_SPEC = DeploymentSpec(
-    name="bare",
-    kind=ApiKind.REST,
-    provider=Provider.LOCAL,
-    function=ServerlessFunction(runtime=Runtime.PYTHON_3_11, handler="h.main", source="src"),
-    gateway=ApiGateway(kind=ApiKind.REST, routes=(RestRoute.parse("GET /"),)),
-)
 
 SPECS = [
     pytest.param(REST_SPEC, id="rest-api-with-every-option"),
