@@ -59,6 +59,7 @@ class Reconciler:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._last_revision: Revision | None = None
+        self._last_inputs: dict[str, object] | None = None
         self._wake_at: datetime | None = None
 
     def lock(self, name: str) -> threading.Lock:
@@ -79,9 +80,16 @@ class Reconciler:
             return TickReport(revision=revision, idle=True)
         started = time.monotonic()
         snapshot = services.reader.read(revision)
+        inputs = _inputs(snapshot)
+        due = self._wake_at is not None and now >= self._wake_at
+        if inputs == self._last_inputs and not due:
+            # Git moved, but no manifest or function source did: nothing to decide.
+            self._last_revision = revision
+            return TickReport(revision=revision, idle=True)
         jobs = self._plan(snapshot, now=now)
         outcomes = self._run(jobs, snapshot)
         self._last_revision = revision
+        self._last_inputs = inputs
         # The handlers updated each job's record in place: no second read of the store.
         self._wake_at = _earliest_retry([job.record for job in jobs])
         log.info(
@@ -97,6 +105,7 @@ class Reconciler:
     def forget_revision(self) -> None:
         """Make the next tick look at every deployment, even if Git has not moved."""
         self._last_revision = None
+        self._last_inputs = None
 
     # --- planning -------------------------------------------------------------------------
 
@@ -217,6 +226,16 @@ class Reconciler:
             services.store.delete(record.name)
         result = "in-sync" if decision.reason == "InSync" else "skipped"
         return Outcome(job.name, result, decision.reason, decision.message)
+
+
+def _inputs(snapshot: Snapshot) -> dict[str, object]:
+    """Everything a tick decides from: each deployment's fingerprint, and each rejection."""
+    return {
+        "wanted": {name: wanted.fingerprint for name, wanted in snapshot.wanted.items()},
+        "rejected": {
+            path: [str(error) for error in errors] for path, errors in snapshot.rejected.items()
+        },
+    }
 
 
 def _earliest_retry(records: Sequence[Deployment]) -> datetime | None:
