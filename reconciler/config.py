@@ -53,6 +53,22 @@ class SourceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PulumiSettings:
+    """How the Pulumi engines keep state and secrets (providers aws and azure)."""
+
+    backend_url: str | None = field(
+        default_factory=lambda: os.environ.get("RECONCILER_PULUMI_BACKEND")
+    )
+    """`file://`, `s3://`, `azblob://` or Pulumi Cloud; default `file://` under the state dir."""
+    secrets_provider: str | None = field(
+        default_factory=lambda: os.environ.get("RECONCILER_PULUMI_SECRETS_PROVIDER")
+    )
+    """`awskms://...` or `azurekeyvault://...`; default: a passphrase."""
+    passphrase_env: str = "PULUMI_CONFIG_PASSPHRASE"  # noqa: S105  # a variable name, not a secret
+    """The environment variable holding that passphrase."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything one reconciler process needs."""
 
@@ -62,3 +78,4 @@ class Settings:
     interval: timedelta = timedelta(seconds=60)
     """How often Git is checked for new commits."""
     loop: LoopSettings = field(default_factory=LoopSettings)
+    pulumi: PulumiSettings = field(default_factory=PulumiSettings)

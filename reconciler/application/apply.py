@@ -107,13 +107,14 @@ def rollback_link(
     seen = {entry.revision for entry in record.history}
     if record.attempted_revision is not None:
         seen.add(record.attempted_revision)
+    try:
+        commits = services.source.commits_between(record.applied_revision, revision)
+    except (TransientError, PermanentError) as exc:
+        # The applied commit may be gone (a force-push): the fingerprint rule still applies.
+        log.warning("commit_range_unreadable", deployment=record.name, error=str(exc))
+        commits = []
     reverted = next(
-        (
-            commit.reverts
-            for commit in services.source.commits_between(record.applied_revision, revision)
-            if commit.reverts is not None and commit.reverts in seen
-        ),
-        None,
+        (c.reverts for c in commits if c.reverts is not None and c.reverts in seen), None
     )
     if reverted is None and restored is None:
         return None

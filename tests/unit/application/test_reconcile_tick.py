@@ -159,3 +159,19 @@ def test_a_source_that_cannot_be_read_ends_the_tick_quietly(world):
     report = reconciler.tick()
     assert report.error == "network down"
     assert store.load_all() == []
+
+
+def test_an_unreadable_commit_range_does_not_block_the_apply(world):
+    """After a force-push the applied commit may be gone; the apply goes on without a link."""
+    source, engine, store, _, reconciler = world
+    source.push(repository("api"))
+    reconciler.tick()
+
+    def gone(old, new):
+        raise PermanentError(f"commit {old.short} is not in the repository")
+
+    source.commits_between = gone
+    source.push(repository("api", version="v2"))
+    reconciler.tick()
+    assert store.load("api").phase is Phase.READY
+    assert engine.applied == ["api", "api"]
