@@ -167,7 +167,7 @@ def test_an_unreadable_commit_range_does_not_block_the_apply(world):
     source.push(repository("api"))
     reconciler.tick()
 
-    def gone(old, new):
+    def gone(old, _new):
         raise PermanentError(f"commit {old.short} is not in the repository")
 
     source.commits_between = gone
