@@ -13,6 +13,8 @@ from reconciler.adapters.events.log import LogPublisher
 from reconciler.adapters.git.source import GitSource
 from reconciler.adapters.local.engine import LocalEngine
 from reconciler.adapters.probe import HttpProbe
+from reconciler.adapters.pulumi.aws import AwsPrograms
+from reconciler.adapters.pulumi.engine import PulumiEngine
 from reconciler.adapters.store.sqlite import SqliteStore
 from reconciler.application.drift import DriftChecker
 from reconciler.application.reconcile import Reconciler
@@ -21,8 +23,7 @@ from reconciler.config import Settings
 from reconciler.domain.values import Provider
 
 UNAVAILABLE = {
-    Provider.AWS: "the Pulumi engine for AWS is not part of this version yet",
-    Provider.AZURE: "the Pulumi engine for Azure is not part of this version yet",
+    Provider.AZURE: "the Azure programs are not part of this version yet",
 }
 
 
@@ -60,10 +61,19 @@ def build(settings: Settings) -> App:
         ssh_key=settings.source.ssh_key,
     )
     store = SqliteStore(state)
+    # Engines are cheap to build: the Pulumi CLI is looked for at the first operation, and a
+    # missing one stalls only the deployments that need it, with the install command.
+    aws = PulumiEngine(
+        AwsPrograms(),
+        state_dir=state,
+        backend_url=settings.pulumi.backend_url,
+        secrets_provider=settings.pulumi.secrets_provider,
+        passphrase_env=settings.pulumi.passphrase_env,
+    )
     services = Services(
         source=source,
         store=store,
-        engines={Provider.LOCAL: LocalEngine(state)},
+        engines={Provider.LOCAL: LocalEngine(state), Provider.AWS: aws},
         publisher=LogPublisher(),
         clock=SystemClock(),
         probe=HttpProbe(),

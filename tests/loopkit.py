@@ -88,7 +88,7 @@ class GitRepo:
         healthy: bool = True,
     ) -> None:
         """Write a manifest and its function source (not committed)."""
-        region = "region: eu-west-1" if provider == "aws" else ""
+        region = {"aws": "region: eu-west-1", "azure": "location: westeurope"}.get(provider, "")
         self.write(
             f"manifests/{name}.yaml",
             MANIFEST.format(

@@ -57,12 +57,12 @@ def test_run_once_applies_and_status_history_report_it(repo: GitRepo, state_dir:
 
 def test_run_once_exits_1_when_something_is_not_ready(repo: GitRepo, state_dir: Path):
     repo.deployment("local-one")
-    repo.deployment("aws-one", provider="aws")
+    repo.deployment("azure-one", provider="azure")
     repo.commit("mixed")
     run = reconciler("run", "--once", repo=repo, state_dir=state_dir)
     assert run.returncode == 1
     text = reconciler("status", repo=repo, state_dir=state_dir).stdout
-    assert "aws-one: provider aws is not available" in text
+    assert "azure-one: provider azure is not available" in text
 
 
 def test_plan_shows_what_a_merge_would_change_without_applying(repo: GitRepo, state_dir: Path):

@@ -225,13 +225,13 @@ def test_restarted_daemon_applies_nothing_that_is_in_sync(repo: GitRepo, state_d
 
 def test_provider_without_an_engine_stalls_alone(repo: GitRepo, state_dir: Path):
     repo.deployment("local-one")
-    repo.deployment("cloud-one", provider="aws")
+    repo.deployment("cloud-one", provider="azure")
     repo.commit("mixed")
     with make_app(repo, state_dir) as app:
         app.reconciler.tick()
         cloud = app.store.load("cloud-one")
         assert cloud.phase is Phase.STALLED
-        assert "provider aws is not available" in cloud.message
+        assert "provider azure is not available" in cloud.message
         assert app.store.load("local-one").phase is Phase.READY
 
 
