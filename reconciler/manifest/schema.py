@@ -138,6 +138,8 @@ class AwsOptions(_Strict):
     policy_arns: list[Annotated[str, Field(pattern=IAM_POLICY_ARN)]] = []
     """Extra IAM policies for the function's role, beyond basic execution."""
     custom_domain: AwsCustomDomain | None = None
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    """Lambda's processor; arm64 costs less. Vendored native wheels must match it."""
 
 
 class AzureOptions(_Strict):

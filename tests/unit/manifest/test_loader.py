@@ -91,6 +91,7 @@ class TestValidDocuments:
             "aws": {
                 "regions": [],
                 "policyArns": ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+                "architecture": "arm64",
             }
         }
 
