@@ -14,6 +14,7 @@ from reconciler.adapters.git.source import GitSource
 from reconciler.adapters.local.engine import LocalEngine
 from reconciler.adapters.probe import HttpProbe
 from reconciler.adapters.pulumi.aws import AwsPrograms
+from reconciler.adapters.pulumi.azure import AzurePrograms
 from reconciler.adapters.pulumi.engine import PulumiEngine
 from reconciler.adapters.store.sqlite import SqliteStore
 from reconciler.application.drift import DriftChecker
@@ -21,10 +22,6 @@ from reconciler.application.reconcile import Reconciler
 from reconciler.application.services import Services
 from reconciler.config import Settings
 from reconciler.domain.values import Provider
-
-UNAVAILABLE = {
-    Provider.AZURE: "the Azure programs are not part of this version yet",
-}
 
 
 @dataclass(slots=True)
@@ -63,24 +60,27 @@ def build(settings: Settings) -> App:
     store = SqliteStore(state)
     # Engines are cheap to build: the Pulumi CLI is looked for at the first operation, and a
     # missing one stalls only the deployments that need it, with the install command.
-    aws = PulumiEngine(
-        AwsPrograms(),
-        state_dir=state,
-        backend_url=settings.pulumi.backend_url,
-        secrets_provider=settings.pulumi.secrets_provider,
-        passphrase_env=settings.pulumi.passphrase_env,
-    )
+    pulumi = settings.pulumi
+    clouds = {
+        builder.provider: PulumiEngine(
+            builder,
+            state_dir=state,
+            backend_url=pulumi.backend_url,
+            secrets_provider=pulumi.secrets_provider,
+            passphrase_env=pulumi.passphrase_env,
+        )
+        for builder in (AwsPrograms(), AzurePrograms())
+    }
     services = Services(
         source=source,
         store=store,
-        engines={Provider.LOCAL: LocalEngine(state), Provider.AWS: aws},
+        engines={Provider.LOCAL: LocalEngine(state), **clouds},
         publisher=LogPublisher(),
         clock=SystemClock(),
         probe=HttpProbe(),
         secrets=EnvironmentSecrets(),
         workspace=state / "work",
         settings=settings.loop,
-        unavailable=UNAVAILABLE,
     )
     reconciler = Reconciler(services)
     return App(

@@ -62,7 +62,14 @@ def test_run_once_exits_1_when_something_is_not_ready(repo: GitRepo, state_dir: 
     run = reconciler("run", "--once", repo=repo, state_dir=state_dir)
     assert run.returncode == 1
     text = reconciler("status", repo=repo, state_dir=state_dir).stdout
-    assert "azure-one: provider azure is not available" in text
+    status = {
+        row["name"]: row
+        for row in json.loads(
+            reconciler("status", "-o", "json", repo=repo, state_dir=state_dir).stdout
+        )
+    }
+    assert (status["local-one"]["phase"], status["azure-one"]["phase"]) == ("Ready", "Stalled")
+    assert f"azure-one: {status['azure-one']['message']}" in text
 
 
 def test_plan_shows_what_a_merge_would_change_without_applying(repo: GitRepo, state_dir: Path):

@@ -223,7 +223,7 @@ def test_restarted_daemon_applies_nothing_that_is_in_sync(repo: GitRepo, state_d
         assert restarted.reconciler.tick().idle
 
 
-def test_provider_without_an_engine_stalls_alone(repo: GitRepo, state_dir: Path):
+def test_a_provider_whose_engine_cannot_run_stalls_alone(repo: GitRepo, state_dir: Path):
     repo.deployment("local-one")
     repo.deployment("cloud-one", provider="azure")
     repo.commit("mixed")
@@ -231,7 +231,9 @@ def test_provider_without_an_engine_stalls_alone(repo: GitRepo, state_dir: Path)
         app.reconciler.tick()
         cloud = app.store.load("cloud-one")
         assert cloud.phase is Phase.STALLED
-        assert "provider azure is not available" in cloud.message
+        # No Pulumi CLI (or passphrase) here: the cloud deployment stalls with the reason.
+        assert cloud.reason == "PermanentError"
+        assert "Pulumi" in cloud.message or "PULUMI_CONFIG_PASSPHRASE" in cloud.message
         assert app.store.load("local-one").phase is Phase.READY
 
 

@@ -1,4 +1,4 @@
-"""A `provider: aws` manifest through the whole loop, with a scripted Pulumi CLI.
+"""`provider: aws` and `azure` manifests through the whole loop, with a scripted Pulumi CLI.
 
 Real Git, real store, PulumiEngine with the AWS programs; the CLI is scripted because there is
 none on this machine. Status, history, drift and rollback must behave exactly as they do for
@@ -16,6 +16,7 @@ from scripted_pulumi import ScriptedCommand, step
 from structlog.testing import capture_logs
 
 from reconciler.adapters.pulumi.aws import AwsPrograms
+from reconciler.adapters.pulumi.azure import AzurePrograms
 from reconciler.adapters.pulumi.engine import PulumiEngine
 from reconciler.domain.status import DriftState, Phase
 from reconciler.domain.values import Provider
@@ -25,8 +26,8 @@ apiVersion: reconciler/v1
 kind: RestApi
 metadata: {{name: orders}}
 spec:
-  provider: aws
-  region: eu-west-1
+  provider: {provider}
+  {where}
   function:
     runtime: python3.12
     handler: app.handler
@@ -40,8 +41,12 @@ ENDPOINT = "https://a1b2c3.execute-api.eu-west-1.amazonaws.com/prod"
 FUNCTION = "aws:lambda/function:Function"
 
 
-def commit(repo: GitRepo, greeting: str) -> str:
-    repo.write("manifests/orders.yaml", MANIFEST.format(greeting=greeting))
+WHERE = {"aws": "region: eu-west-1", "azure": "location: westeurope"}
+
+
+def commit(repo: GitRepo, greeting: str, provider: str = "aws") -> str:
+    manifest = MANIFEST.format(greeting=greeting, provider=provider, where=WHERE[provider])
+    repo.write("manifests/orders.yaml", manifest)
     repo.write("functions/orders/app.py", "def handler(event, context):\n    return 'ok'\n")
     return repo.commit(f"orders says {greeting}")
 
@@ -54,22 +59,34 @@ def script() -> ScriptedCommand:
     return command
 
 
+@pytest.fixture(params=["aws", "azure"])
+def provider(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def app(repo: GitRepo, state_dir: Path, script: ScriptedCommand, monkeypatch: pytest.MonkeyPatch):
+def app(  # fixtures
+    repo: GitRepo,
+    state_dir: Path,
+    script: ScriptedCommand,
+    provider: str,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("ORDERS_KEY", "the-secret-value")
     wired = make_app(repo, state_dir)
+    builder = AwsPrograms() if provider == "aws" else AzurePrograms()
     engine = PulumiEngine(
-        AwsPrograms(), state_dir=state_dir, command=script, env={"PULUMI_CONFIG_PASSPHRASE": "pw"}
+        builder, state_dir=state_dir, command=script, env={"PULUMI_CONFIG_PASSPHRASE": "pw"}
     )
-    wired.services.engines = {**wired.services.engines, Provider.AWS: engine}
+    wired.services.engines = {**wired.services.engines, Provider(provider): engine}
     yield wired
     wired.close()
 
 
-def test_an_aws_manifest_is_applied_recorded_and_reverted_like_a_local_one(
-    repo: GitRepo, app, script: ScriptedCommand, state_dir: Path
+def test_a_cloud_manifest_is_applied_recorded_and_reverted_like_a_local_one(
+    repo: GitRepo, app, script: ScriptedCommand, state_dir: Path, provider: str
 ):
-    first = commit(repo, "hello")
+    first = commit(repo, "hello", provider)
     app.reconciler.tick()
     record = app.store.load("orders")
     assert (record.phase, record.endpoint, record.applied_revision.sha) == (
@@ -79,7 +96,7 @@ def test_an_aws_manifest_is_applied_recorded_and_reverted_like_a_local_one(
     )
     assert script.subcommands().index("preview") < script.subcommands().index("up")
 
-    second = commit(repo, "bonjour")
+    second = commit(repo, "bonjour", provider)
     app.reconciler.tick()
     repo.git("revert", "--no-edit", second)
     revert = repo.head()
@@ -101,8 +118,10 @@ def test_an_aws_manifest_is_applied_recorded_and_reverted_like_a_local_one(
             assert b"the-secret-value" not in path.read_bytes(), path
 
 
-def test_drift_found_by_a_refresh_is_reported_once(repo: GitRepo, app, script: ScriptedCommand):
-    commit(repo, "hello")
+def test_drift_found_by_a_refresh_is_reported_once(
+    repo: GitRepo, app, script: ScriptedCommand, provider: str
+):
+    commit(repo, "hello", provider)
     app.reconciler.tick()
     script.refresh_steps["orders"] = [
         step(
