@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -23,20 +22,16 @@ from reconciler.adapters.pulumi.program import (
     OUTPUT_ENDPOINT,
     OUTPUT_FINGERPRINT,
     OUTPUT_REVISION,
+    EnvValue,
     Program,
     StackTarget,
+    environment,
 )
-from reconciler.domain.values import ApiKind, DeploymentSpec, Provider, SecretRef
+from reconciler.domain.values import ApiKind, DeploymentSpec, Provider
 from reconciler.ports import ApplyRequest, PermanentError
 
 PROGRAM_VERSION = "aws/1"
 """Part of every fingerprint: bump it whenever the resources a spec makes change."""
-
-
-@dataclass(frozen=True, slots=True)
-class _EnvValue:
-    value: str = field(repr=False)  # may be a resolved secret: kept out of every repr
-    secret: bool = False
 
 
 class AwsPrograms:
@@ -71,7 +66,7 @@ class AwsPrograms:
 
     def program(self, request: ApplyRequest, *, target: StackTarget, workdir: Path) -> Program:
         """Package the source into `workdir` now, and return the program of `target`."""
-        environment = _environment(request)
+        variables = environment(request)
         # `.zip` matters: Pulumi then uploads the file byte for byte instead of re-archiving it,
         # so Lambda's CodeSha256 is our sha256_base64.
         package = build_zip(request.source_dir, workdir.resolve() / f"{target.stack}.zip")
@@ -82,27 +77,11 @@ class AwsPrograms:
                 request,
                 target=target,
                 package=package,
-                environment=environment,
+                environment=variables,
                 websocket_access_logs=access_logs,
             )
 
         return run
-
-
-def _environment(request: ApplyRequest) -> dict[str, _EnvValue]:
-    """Every variable with its value; secret ones resolved by name. Values never leave here."""
-    environment: dict[str, _EnvValue] = {}
-    missing: list[str] = []
-    for key, value in request.spec.function.environment:
-        if not isinstance(value, SecretRef):
-            environment[key] = _EnvValue(value, secret=False)
-        elif value.name in request.secrets:
-            environment[key] = _EnvValue(request.secrets[value.name], secret=True)
-        else:
-            missing.append(f"{key} needs secret {value.name}")
-    if missing:
-        raise PermanentError(f"environment of {request.spec.name}: {', '.join(missing)}, not set")
-    return environment
 
 
 def _declare(
@@ -110,7 +89,7 @@ def _declare(
     *,
     target: StackTarget,
     package: PackageInfo,
-    environment: Mapping[str, _EnvValue],
+    environment: Mapping[str, EnvValue],
     websocket_access_logs: bool,
 ) -> None:
     spec = request.spec

@@ -26,8 +26,10 @@ from reconciler.adapters.pulumi.program import (
     OUTPUT_ENDPOINT,
     OUTPUT_FINGERPRINT,
     OUTPUT_REVISION,
+    EnvValue,
     Program,
     StackTarget,
+    environment,
 )
 from reconciler.domain.values import ApiKind, DeploymentSpec, Provider
 from reconciler.ports import ApplyRequest, PermanentError
@@ -96,7 +98,7 @@ class AzurePrograms:
 
     def program(self, request: ApplyRequest, *, target: StackTarget, workdir: Path) -> Program:
         """Package the source and the shim into `workdir` now, and return the program."""
-        environment = azure_common.environment(request)
+        variables = environment(request)
         package = self._package(request, workdir=workdir.resolve(), stack=target.stack)
         sku, publisher = self.web_pubsub_sku, self.publisher
 
@@ -105,7 +107,7 @@ class AzurePrograms:
                 request,
                 target=target,
                 package=package,
-                environment=environment,
+                environment=variables,
                 web_pubsub_sku=sku,
                 publisher=publisher,
             )
@@ -152,7 +154,7 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
     *,
     target: StackTarget,
     package: _Package,
-    environment: Mapping[str, azure_common.EnvValue],
+    environment: Mapping[str, EnvValue],
     web_pubsub_sku: str,
     publisher: tuple[str, str],
 ) -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization
 
-from reconciler.domain.values import DeploymentSpec, Revision, Runtime, SecretRef
-from reconciler.ports import ApplyRequest, PermanentError
+from reconciler.domain.values import DeploymentSpec, Revision, Runtime
 
 TAG_DEPLOYMENT = "reconciler-deployment"
 TAG_REVISION = "reconciler-revision"
@@ -39,14 +37,6 @@ RUNTIME_STACKS: dict[Runtime, tuple[str, str]] = {
 """Each runtime as Functions names it: worker runtime and version (`PYTHON|3.11`, `NODE|20`)."""
 
 _ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-@dataclass(frozen=True, slots=True)
-class EnvValue:
-    """One environment value; a resolved secret is kept out of every repr."""
-
-    value: str = field(repr=False)
-    secret: bool = False
 
 
 def logical_name(deployment: str, part: str) -> str:
@@ -79,22 +69,6 @@ def storage_account_name(spec: DeploymentSpec, *, suffix: str) -> str:
 def hub_name(spec: DeploymentSpec) -> str:
     """A Web PubSub hub name: letters, digits and `_`, starting with a letter."""
     return re.sub(r"[^A-Za-z0-9_]", "_", spec.name)
-
-
-def environment(request: ApplyRequest) -> dict[str, EnvValue]:
-    """Every variable with its value; secret ones resolved by name. Values never leave here."""
-    resolved: dict[str, EnvValue] = {}
-    missing: list[str] = []
-    for key, value in request.spec.function.environment:
-        if not isinstance(value, SecretRef):
-            resolved[key] = EnvValue(value, secret=False)
-        elif value.name in request.secrets:
-            resolved[key] = EnvValue(request.secrets[value.name], secret=True)
-        else:
-            missing.append(f"{key} needs secret {value.name}")
-    if missing:
-        raise PermanentError(f"environment of {request.spec.name}: {', '.join(missing)}, not set")
-    return resolved
 
 
 def role_definition_id(scope_id: pulumi.Output[str], role: str) -> pulumi.Output[str]:

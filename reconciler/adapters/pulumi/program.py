@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.domain.values import DeploymentSpec, Provider
-from reconciler.ports import ApplyRequest
+from reconciler.domain.values import DeploymentSpec, Provider, SecretRef
+from reconciler.ports import ApplyRequest, PermanentError
 
 Program = Callable[[], None]
 """An inline Pulumi program: declares resources and exports when called inside a Pulumi run."""
@@ -60,3 +60,27 @@ class ProgramBuilder(Protocol):
     def program(self, request: ApplyRequest, *, target: StackTarget, workdir: Path) -> Program:
         """Prepare what the program needs under `workdir` (the code package) and return it."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnvValue:
+    """One environment value of a function; a resolved secret is kept out of every repr."""
+
+    value: str = field(repr=False)
+    secret: bool = False
+
+
+def environment(request: ApplyRequest) -> dict[str, EnvValue]:
+    """Every variable with its value; secret ones resolved by name. Values never leave here."""
+    resolved: dict[str, EnvValue] = {}
+    missing: list[str] = []
+    for key, value in request.spec.function.environment:
+        if not isinstance(value, SecretRef):
+            resolved[key] = EnvValue(value, secret=False)
+        elif value.name in request.secrets:
+            resolved[key] = EnvValue(request.secrets[value.name], secret=True)
+        else:
+            missing.append(f"{key} needs secret {value.name}")
+    if missing:
+        raise PermanentError(f"environment of {request.spec.name}: {', '.join(missing)}, not set")
+    return resolved
