@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import re
 import shutil
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -128,14 +129,39 @@ class AzurePrograms:
         existing = sorted(
             path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file()
         )
-        for relative, data in sorted(self.shim(request.spec, existing=existing).items()):
-            if relative in existing:
-                raise PermanentError(f"the function source already has {relative}")
+        # A Python function's own requirements.txt is merged with the shim's, not refused:
+        # most real functions have one.
+        refusable = [path for path in existing if path not in MERGED]
+        for relative, shipped in sorted(self.shim(request.spec, existing=refusable).items()):
             destination = staging / relative
+            data = shipped
+            if relative in MERGED and destination.is_file():
+                data = merged_requirements(destination.read_bytes(), shipped)
+            elif relative in existing:
+                raise PermanentError(f"the function source already has {relative}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(data)
         info = build_zip(staging, workdir / f"{stack}.zip")
         return _Package(info=info, route_prefix=_route_prefix(staging / "host.json"))
+
+
+MERGED = frozenset({"requirements.txt"})
+"""Shim files merged into the user's own copy instead of refused as a clash."""
+
+
+def merged_requirements(user: bytes, shim: bytes) -> bytes:
+    """The user's requirements, then each shim requirement whose package they do not name."""
+    named = {_requirement_name(line) for line in user.decode().splitlines()}
+    added = [line for line in shim.decode().splitlines() if _requirement_name(line) not in named]
+    text = user.decode().rstrip("\n")
+    return "\n".join([text, *added]).lstrip("\n").encode() + b"\n"
+
+
+def _requirement_name(line: str) -> str:
+    """`Azure_Functions >= 1.0  # note` names `azure-functions`; blank and comment lines nothing."""
+    bare = line.split("#", 1)[0].strip()
+    name = re.split(r"[\s\[<>=!~;@]", bare, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _route_prefix(host_json: Path) -> str:

@@ -709,3 +709,28 @@ def test_by_default_the_builder_uses_the_real_shim_and_its_version():
     builder = AzurePrograms()
     assert builder.shim is shim.package_files
     assert builder.program_version == f"azure/1+shim{shim.SHIM_VERSION}"
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        pytest.param("requests==2.32.0\n", "requests==2.32.0\nazure-functions\n", id="added"),
+        pytest.param(
+            "Azure_Functions>=1.20  # pinned by us\nrequests\n",
+            "Azure_Functions>=1.20  # pinned by us\nrequests\n",
+            id="already-named",
+        ),
+        pytest.param("# only a comment\n\n", "# only a comment\nazure-functions\n", id="comments"),
+    ],
+)
+def test_a_python_function_keeps_its_own_requirements_merged_with_the_shims(
+    source: Path, user: str, expected: str
+):
+    def shim(_spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, bytes]:
+        assert "requirements.txt" not in existing  # merged, so never reported as a clash
+        return {"host.json": b"{}", "requirements.txt": b"azure-functions\n"}
+
+    (source / "requirements.txt").write_text(user)
+    mocks, _ = run_spec(parse(REST), source, programs(shim=shim))
+    with zipfile.ZipFile(mocks.one(BLOB).inputs["source"].path) as archive:
+        assert archive.read("requirements.txt").decode() == expected
