@@ -5,6 +5,7 @@ Used by the CLI commands that need more than the store (run, drift, plan, rollba
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Self
 
@@ -12,6 +13,7 @@ from reconciler.adapters.environment import EnvironmentSecrets, SystemClock
 from reconciler.adapters.events.log import LogPublisher
 from reconciler.adapters.git.source import GitSource
 from reconciler.adapters.local.engine import LocalEngine
+from reconciler.adapters.local.paths import read_or_create_secret
 from reconciler.adapters.probe import HttpProbe
 from reconciler.adapters.pulumi.aws import AwsPrograms
 from reconciler.adapters.pulumi.azure import AzurePrograms
@@ -61,6 +63,10 @@ def build(settings: Settings) -> App:
     # Engines are cheap to build: the Pulumi CLI is looked for at the first operation, and a
     # missing one stalls only the deployments that need it, with the install command.
     pulumi = settings.pulumi
+    # One key per state dir: Azure derives each WebSocket deployment's Web PubSub token from it.
+    keys = state / "pulumi"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    webhook_key = read_or_create_secret(keys / "webpubsub.key", lambda: secrets.token_hex(32))
     clouds = {
         builder.provider: PulumiEngine(
             builder,
@@ -69,7 +75,7 @@ def build(settings: Settings) -> App:
             secrets_provider=pulumi.secrets_provider,
             passphrase_env=pulumi.passphrase_env,
         )
-        for builder in (AwsPrograms(), AzurePrograms())
+        for builder in (AwsPrograms(), AzurePrograms(webhook_key=webhook_key.encode()))
     }
     services = Services(
         source=source,

@@ -7,6 +7,8 @@ Management in front, and exports what a restarted daemon needs to know what is a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import json
@@ -69,8 +71,13 @@ class AzurePrograms:
         shim_version: str | None = None,
         web_pubsub_sku: str = azure_pubsub.DEFAULT_SKU,
         publisher: tuple[str, str] = PUBLISHER,
+        webhook_key: bytes | None = None,
     ) -> None:
-        """`shim` and `shim_version` default to `azure_shim`'s, imported only when needed."""
+        """`shim` and `shim_version` default to `azure_shim`'s, imported only when needed.
+
+        `webhook_key` derives each WebSocket deployment's Web PubSub token; without it,
+        WebSocket specs are refused.
+        """
         if shim is None or shim_version is None:
             module = importlib.import_module("reconciler.adapters.pulumi.azure_shim")
             shim = shim or module.package_files
@@ -78,6 +85,7 @@ class AzurePrograms:
         self.shim: ShimFiles = shim
         self.web_pubsub_sku = web_pubsub_sku
         self.publisher = publisher
+        self._webhook_key = webhook_key
         # The SKU changes what a WebSocket spec makes, so it is part of the fingerprint too.
         sku = "" if web_pubsub_sku == azure_pubsub.DEFAULT_SKU else f"+{web_pubsub_sku}"
         self.program_version = f"{PROGRAM_VERSION}+shim{shim_version}{sku}"
@@ -100,6 +108,7 @@ class AzurePrograms:
     def program(self, request: ApplyRequest, *, target: StackTarget, workdir: Path) -> Program:
         """Package the source and the shim into `workdir` now, and return the program."""
         variables = environment(request)
+        token = self._webpubsub_token(request.spec)
         package = self._package(request, workdir=workdir.resolve(), stack=target.stack)
         sku, publisher = self.web_pubsub_sku, self.publisher
 
@@ -111,9 +120,21 @@ class AzurePrograms:
                 environment=variables,
                 web_pubsub_sku=sku,
                 publisher=publisher,
+                webpubsub_token=token,
             )
 
         return run
+
+    def _webpubsub_token(self, spec: DeploymentSpec) -> str | None:
+        """The token Web PubSub's hub carries to the shim: HMAC-SHA256(key, name), hex."""
+        if spec.kind is not ApiKind.WEBSOCKET:
+            return None
+        if self._webhook_key is None:
+            raise PermanentError(
+                f"deployment {spec.name}: no webhook key configured, and a WebSocket API on"
+                " Azure needs one for its Web PubSub token; build AzurePrograms(webhook_key=...)"
+            )
+        return webpubsub_token(self._webhook_key, spec.name)
 
     def _package(self, request: ApplyRequest, *, workdir: Path, stack: str) -> _Package:
         """The user's files plus the shim's, zipped deterministically from a staging folder."""
@@ -143,6 +164,11 @@ class AzurePrograms:
             destination.write_bytes(data)
         info = build_zip(staging, workdir / f"{stack}.zip")
         return _Package(info=info, route_prefix=_route_prefix(staging / "host.json"))
+
+
+def webpubsub_token(key: bytes, deployment: str) -> str:
+    """The deployment's token for the shim's Web PubSub route; stable for a key and a name."""
+    return hmac.new(key, deployment.encode(), hashlib.sha256).hexdigest()
 
 
 MERGED = frozenset({"requirements.txt"})
@@ -183,6 +209,7 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
     environment: Mapping[str, EnvValue],
     web_pubsub_sku: str,
     publisher: tuple[str, str],
+    webpubsub_token: str | None,
 ) -> None:
     spec = request.spec
     name = spec.name
@@ -227,12 +254,16 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
     }
     pubsub = None
     if spec.kind is ApiKind.WEBSOCKET:
+        if webpubsub_token is None:  # program() refuses this first
+            raise PermanentError(f"deployment {name}: no Web PubSub token")
         pubsub = azure_pubsub.web_pubsub(
             name,
             place=place,
             service_name=f"{name}-wps-{suffix}",
             hub_name=azure_common.hub_name(spec),
             app=app,
+            route_prefix=package.route_prefix,
+            token=webpubsub_token,
             sku=web_pubsub_sku,
         )
         settings |= pubsub.settings

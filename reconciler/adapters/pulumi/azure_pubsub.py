@@ -1,8 +1,8 @@
 """A `WebSocketApi` on Azure: a Web PubSub service whose hub sends every event to the app.
 
-Used by `azure.py` inside a Pulumi run. Clients connect to the service; it calls the Function
-App's Web PubSub extension for connect, connected, disconnected and every user event, and the
-app answers or pushes through the service with its own identity (no access key anywhere).
+Used by `azure.py` inside a Pulumi run. Clients connect to the service; it calls the shim's own
+anonymous route for connect, connected, disconnected and every user event, with a token in the
+URL the shim checks; the app may push through the service with its own identity (no access key).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from pulumi_azure_native import webpubsub
 
 from reconciler.adapters.pulumi.azure_common import WEB_PUBSUB_SERVICE_OWNER, grant, logical_name
 from reconciler.adapters.pulumi.azure_functions import FunctionApp, Place
+from reconciler.adapters.pulumi.azure_shim import WEBPUBSUB_ROUTE, WEBPUBSUB_TOKEN_SETTING
 
 DEFAULT_SKU = "Free_F1"
 """Free: 20 connections and no SLA, enough to try an API; pass `Standard_S1` for real traffic."""
 SKU_TIERS = {"Free_F1": "Free", "Standard_S1": "Standard", "Premium_P1": "Premium"}
 SYSTEM_EVENTS = ("connect", "connected", "disconnected")
 USER_EVENTS = "*"
-EXTENSION_PATH = "/runtime/webhooks/webpubsub"
-"""Where the Functions host serves the Web PubSub trigger extension."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +43,16 @@ def web_pubsub(  # noqa: PLR0913  # a hub is all of these parts
     service_name: str,
     hub_name: str,
     app: FunctionApp,
+    route_prefix: str,
+    token: str,
     sku: str = DEFAULT_SKU,
 ) -> PubSub:
     """The service (identity only: local auth off), the hub and the app's role on it.
 
-    The hub authenticates to the app with the service's managed identity, not with the
-    extension's system key in `?code=`: that key exists only once the app's host has started,
-    after this program has run.
+    The hub calls the shim's anonymous route with `?token=<token>`, which the shim compares
+    with its `RECONCILER_WEBPUBSUB_TOKEN` setting. Not the Web PubSub extension: its system key
+    (`?code=`) exists only once the app's host has started, after this program has run, and
+    the service's managed identity alone does not pass the host's check.
     """
     service = webpubsub.WebPubSub(
         logical_name(name, "pubsub"),
@@ -62,13 +64,13 @@ def web_pubsub(  # noqa: PLR0913  # a hub is all of these parts
         disable_local_auth=True,
         tags=dict(place.tags),
     )
+    prefix = f"/{route_prefix.strip('/')}" if route_prefix.strip("/") else ""
     handler = webpubsub.EventHandlerArgs(
-        url_template=pulumi.Output.concat("https://", app.host, EXTENSION_PATH),
+        url_template=pulumi.Output.concat(
+            "https://", app.host, prefix, "/", WEBPUBSUB_ROUTE, "?token=", token
+        ),
         system_events=list(SYSTEM_EVENTS),
         user_event_pattern=USER_EVENTS,
-        auth=webpubsub.UpstreamAuthSettingsArgs(
-            type=webpubsub.UpstreamAuthType.MANAGED_IDENTITY,
-        ),
     )
     hub = webpubsub.WebPubSubHub(
         logical_name(name, "hub"),
@@ -76,7 +78,8 @@ def web_pubsub(  # noqa: PLR0913  # a hub is all of these parts
         resource_name_=service.name,
         resource_group_name=place.resource_group,
         properties=webpubsub.WebPubSubHubPropertiesArgs(
-            event_handlers=[handler],
+            # The URL carries the token: kept encrypted in the state, masked in diffs.
+            event_handlers=pulumi.Output.secret([handler]),
             # Clients connect with a token the app hands out (negotiate), never anonymously.
             anonymous_connect_policy="deny",
         ),
@@ -94,6 +97,7 @@ def web_pubsub(  # noqa: PLR0913  # a hub is all of these parts
             "https://", service.host_name
         ),
         "WebPubSubHub": hub_name,
+        WEBPUBSUB_TOKEN_SETTING: pulumi.Output.secret(token),
     }
     service_url = pulumi.Output.concat("wss://", service.host_name, "/client/hubs/", hub_name)
     return PubSub(

@@ -110,3 +110,110 @@ def python_shim():
         yield reconciler_shim_adapter, reconciler_shim_websocket
     finally:
         sys.path.remove(str(SHIM_PYTHON))
+
+
+# --- Web PubSub's CloudEvents HTTP protocol, one table for both runtimes -----------------------
+
+CE_TOKEN = "the-token"  # noqa: S105  # a test token, as in the fixtures
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+JOIN_REPLY = {"route": "join", "echo": '{"action":"join","room":"a"}'}
+
+
+def cloud_event(name: str, *, body: str | None = None, **headers: str) -> dict[str, Any]:
+    """A recorded CloudEvents request, its body or some headers replaced."""
+    request = load(name)
+    if body is not None:
+        request["body"] = body
+    request["headers"].update(headers)
+    return request
+
+
+def with_query(request: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    return {**request, "query": query}
+
+
+# (id, request, status, headers, body): a dict body is compared as parsed JSON.
+CLOUD_EVENT_CASES = [
+    (
+        "options-handshake-allows-the-asking-origin",
+        cloud_event("webpubsub_ce_options.json"),
+        200,
+        [("WebHook-Allowed-Origin", "orders.webpubsub.azure.com")],
+        b"",
+    ),
+    (
+        "connect-accepted",
+        cloud_event("webpubsub_ce_connect.json"),
+        200,
+        [("content-type", JSON_TYPE)],
+        {},
+    ),
+    (
+        "connect-refused-by-the-handler",
+        cloud_event(
+            "webpubsub_ce_connect.json",
+            body=json.dumps({"query": {"token": ["bad"]}, "headers": {}, "claims": {}}),
+        ),
+        401,
+        [("content-type", JSON_TYPE)],
+        {"code": "unauthorized", "errorMessage": "Forbidden"},
+    ),
+    (
+        "user-event-routed-by-the-selection-expression",
+        cloud_event("webpubsub_ce_message.json"),
+        200,
+        [("content-type", TEXT_TYPE)],
+        JOIN_REPLY,
+    ),
+    (
+        "user-event-falls-to-default",
+        cloud_event("webpubsub_ce_message.json", body='{"action":"nope"}'),
+        200,
+        [("content-type", TEXT_TYPE)],
+        {"route": "$default", "echo": '{"action":"nope"}'},
+    ),
+    (
+        "custom-json-event-routed-too",
+        cloud_event(
+            "webpubsub_ce_message.json",
+            **{
+                "ce-type": "azure.webpubsub.user.chat",
+                "ce-eventName": "chat",
+                "Content-Type": JSON_TYPE,
+            },
+        ),
+        200,
+        [("content-type", TEXT_TYPE)],
+        JOIN_REPLY,
+    ),
+    ("connected-is-204", cloud_event("webpubsub_ce_connected.json"), 204, [], b""),
+    ("disconnected-is-204", cloud_event("webpubsub_ce_disconnected.json"), 204, [], b""),
+    (
+        "unknown-event-type-is-400",
+        cloud_event("webpubsub_ce_connected.json", **{"ce-type": "com.example.other"}),
+        400,
+        [("content-type", JSON_TYPE)],
+        {"message": "Unknown event type"},
+    ),
+]
+
+# (id, request, the token the app is configured with): each is a 401, the handler never runs.
+REFUSED_CASES = [
+    ("wrong-token", with_query(load("webpubsub_ce_connect.json"), {"token": "nope"}), CE_TOKEN),
+    ("missing-token", with_query(load("webpubsub_ce_connect.json"), {}), CE_TOKEN),
+    ("empty-token", with_query(load("webpubsub_ce_connect.json"), {"token": ""}), CE_TOKEN),
+    (
+        "options-wrong-token",
+        with_query(load("webpubsub_ce_options.json"), {"token": "x"}),
+        CE_TOKEN,
+    ),
+    ("no-token-configured", load("webpubsub_ce_connect.json"), None),
+]
+
+
+def assert_answer(
+    got: tuple[int, list[tuple[str, str]], bytes], status: int, headers: Any, body: Any
+) -> None:
+    assert (got[0], got[1]) == (status, headers)
+    assert (json.loads(got[2]) if isinstance(body, dict) else got[2]) == body

@@ -21,6 +21,12 @@ async function main() {
   } else if (command.op === "ws-event") {
     const options = { config: command.config, requestId: command.requestId, now, routeKey: command.routeKey };
     result = websocket[command.builder](request, options);
+  } else if (command.op === "cloud-event") {
+    const answer = await websocket.handleCloudEvent(
+      { ...request, body: Buffer.from(request.body, command.bodyEncoding ?? "utf-8") },
+      { token: command.token, config: command.config, handler, now, requestId: command.requestId },
+    );
+    result = { status: answer.status, headers: answer.headers, body: answer.body.toString("base64") };
   } else {
     result = await websocket.handleWebPubSub(request, { config: command.config, handler, now, requestId: command.requestId });
   }

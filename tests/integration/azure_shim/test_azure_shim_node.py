@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 from conftest import (
+    CE_TOKEN,
+    CLOUD_EVENT_CASES,
     HANDLERS,
     NOW,
+    REFUSED_CASES,
     REQUEST_ID,
     REST_CONFIG,
     WS_CONFIG,
+    assert_answer,
     assert_same_event,
+    cloud_event,
     load,
     local_rest_event,
 )
@@ -175,3 +180,69 @@ def test_node_and_python_shims_build_the_same_websocket_events(python_shim):
         assert from_node == python_builder(
             load(name), config=WS_CONFIG, request_id=REQUEST_ID, now=NOW
         )
+
+
+# --- the shim's own Web PubSub route (CloudEvents HTTP protocol) -------------------------------
+
+
+def cloud(request: dict[str, Any], **extra: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    extra.setdefault("token", CE_TOKEN)
+    extra.setdefault("config", WS_CONFIG)
+    answer = node("cloud-event", request, **extra)
+    headers = [(name, value) for name, value in answer["headers"]]
+    return answer["status"], headers, base64.b64decode(answer["body"])
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "headers", "body"),
+    [pytest.param(*case[1:], id=case[0]) for case in CLOUD_EVENT_CASES],
+)
+def test_cloud_event_requests_are_answered_as_web_pubsub_expects(request_, status, headers, body):
+    """Each CloudEvents request runs the handler through the WebSocket adapter and maps back."""
+    assert_answer(cloud(request_), status, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("request_", "token"), [pytest.param(*case[1:], id=case[0]) for case in REFUSED_CASES]
+)
+def test_a_wrong_or_missing_token_is_a_401_and_the_handler_never_runs(request_, token, tmp_path):
+    """The token in the hub's URL is the only thing between the internet and the handler."""
+    marker = tmp_path / "called"
+    (tmp_path / "spy.js").write_text(
+        "exports.handler = async () => {"
+        f" require('node:fs').writeFileSync({json.dumps(str(marker))}, 'x'); return null; }};\n"
+    )
+    status, _, _ = cloud(request_, token=token, root=str(tmp_path), handler="spy.handler")
+    assert status == 401
+    assert not marker.exists()
+
+
+def test_the_binary_user_event_reaches_the_handler_in_base64():
+    """An `application/octet-stream` body is a binary frame: the handler sees it base64-encoded."""
+    request = cloud_event(
+        "webpubsub_ce_message.json", body="AP8=", **{"Content-Type": "application/octet-stream"}
+    )
+    status, _, body = cloud(request, bodyEncoding="base64")
+    assert status == 200
+    assert json.loads(body) == {"route": "$default", "echo": "AP8="}
+
+
+@pytest.mark.parametrize(
+    "request_", [pytest.param(case[1], id=case[0]) for case in CLOUD_EVENT_CASES]
+)
+def test_node_and_python_shims_answer_cloud_events_byte_for_byte_alike(python_shim, request_):
+    """Same request, same status, headers and body from both runtimes' adapters."""
+    adapter, websocket = python_shim
+    answer = websocket.handle_cloud_event(
+        {**request_, "body": request_["body"].encode()},
+        token=CE_TOKEN,
+        config=WS_CONFIG,
+        handler=lambda: adapter.load_handler(HANDLERS, "echo.handler"),
+        context=adapter.make_context(WS_CONFIG, REQUEST_ID),
+        now=NOW,
+        request_id=REQUEST_ID,
+    )
+    status, headers, body = cloud(request_)
+    assert (status, headers) == (answer.status, answer.headers)
+    if "echo" not in body.decode():  # the echo handlers themselves format JSON differently
+        assert body == answer.body

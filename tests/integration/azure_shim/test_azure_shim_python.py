@@ -10,13 +10,18 @@ from typing import Any
 
 import pytest
 from conftest import (
+    CE_TOKEN,
+    CLOUD_EVENT_CASES,
     HANDLERS,
     NOW,
+    REFUSED_CASES,
     REQUEST_ID,
     REST_CONFIG,
     WS_CONFIG,
     WS_ROUTES,
+    assert_answer,
     assert_same_event,
+    cloud_event,
     load,
     local_rest_event,
 )
@@ -298,3 +303,83 @@ def test_websocket_message_event_matches_the_local_cloud(python_shim):
     assert websocket.select_route(expression, body, WS_ROUTES) == wsevents.select_route(
         expression, body, WS_ROUTES
     )
+
+
+# --- the shim's own Web PubSub route (CloudEvents HTTP protocol) -------------------------------
+
+
+def cloud(
+    websocket, adapter, request: dict[str, Any], *, token: str | None = CE_TOKEN, handler=None
+):
+    answer = websocket.handle_cloud_event(
+        {**request, "body": request["body"].encode()},
+        token=token,
+        config=WS_CONFIG,
+        handler=handler or handler_from(adapter),
+        context=adapter.make_context(WS_CONFIG, REQUEST_ID),
+        now=NOW,
+        request_id=REQUEST_ID,
+    )
+    return answer.status, answer.headers, answer.body
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "headers", "body"),
+    [pytest.param(*case[1:], id=case[0]) for case in CLOUD_EVENT_CASES],
+)
+def test_cloud_event_requests_are_answered_as_web_pubsub_expects(
+    python_shim, request_, status, headers, body
+):
+    """Each CloudEvents request runs the handler through the WebSocket adapter and maps back."""
+    adapter, websocket = python_shim
+    assert_answer(cloud(websocket, adapter, request_), status, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("request_", "token"), [pytest.param(*case[1:], id=case[0]) for case in REFUSED_CASES]
+)
+def test_a_wrong_or_missing_token_is_a_401_and_the_handler_never_runs(python_shim, request_, token):
+    """The token in the hub's URL is the only thing between the internet and the handler."""
+    adapter, websocket = python_shim
+    calls: list[object] = []
+
+    def recording() -> Any:
+        calls.append("loaded")
+        return lambda event, _context: calls.append(event)
+
+    status, _, _ = cloud(websocket, adapter, request_, token=token, handler=recording)
+    assert status == 401
+    assert calls == []
+
+
+def test_the_binary_user_event_reaches_the_handler_in_base64(python_shim):
+    """An `application/octet-stream` body is a binary frame: the handler sees it base64-encoded."""
+    _, websocket = python_shim
+    seen: list[dict[str, Any]] = []
+
+    def recording() -> Any:
+        return lambda event, _context: seen.append(event)
+
+    request = cloud_event(
+        "webpubsub_ce_message.json", **{"Content-Type": "application/octet-stream"}
+    )
+    config = {**WS_CONFIG, "routes": ["$default"]}
+    answer = websocket.handle_cloud_event(
+        {**request, "body": b"\x00\xff"},
+        token=CE_TOKEN,
+        config=config,
+        handler=recording,
+        context=None,
+        now=NOW,
+    )
+    assert answer.status == 204
+    assert (seen[0]["body"], seen[0]["isBase64Encoded"]) == ("AP8=", True)
+    assert seen[0]["requestContext"]["connectionId"] == "conn-1"
+
+
+def test_token_comparison_is_constant_time_and_exact(python_shim):
+    _, websocket = python_shim
+    assert websocket.token_matches("abc", "abc")
+    assert not websocket.token_matches("abd", "abc")
+    assert not websocket.token_matches("", "")
+    assert not websocket.token_matches(None, "abc")

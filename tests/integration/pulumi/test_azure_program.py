@@ -7,6 +7,7 @@ inputs (in the wire's camelCase names) and the stack outputs.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import inspect
@@ -120,7 +121,11 @@ def fake_shim(spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, b
     return {"host.json": b"{}", "shim/__init__.py": f"# {spec.name}\n".encode()}
 
 
+WEBHOOK_KEY = b"k" * 32
+
+
 def programs(**kwargs: Any) -> AzurePrograms:
+    kwargs.setdefault("webhook_key", WEBHOOK_KEY)
     return AzurePrograms(shim=kwargs.pop("shim", fake_shim), shim_version="7", **kwargs)
 
 
@@ -451,7 +456,12 @@ def test_a_missing_secret_is_refused_before_anything_runs(source: Path):
 # --- Web PubSub --------------------------------------------------------------------------------
 
 
-def test_the_hub_sends_every_event_to_the_app_with_a_managed_identity(source: Path):
+def webhook_token(name: str) -> str:
+    return hmac.new(WEBHOOK_KEY, name.encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_hub_sends_every_event_to_the_shims_route_with_the_token(source: Path):
+    """Not the extension endpoint: its `?code=` key does not exist until the app has started."""
     mocks, _ = deploy(WEBSOCKET, source)
     service, hub = mocks.one(PUBSUB).inputs, mocks.one(HUB).inputs
     app = mocks.one(APP).inputs["name"]
@@ -460,15 +470,55 @@ def test_the_hub_sends_every_event_to_the_app_with_a_managed_identity(source: Pa
     assert service["disableLocalAuth"] is True
     assert hub["hubName"] == "chat_room"
     assert hub["resourceName"] == service["resourceName"]
-    assert hub["properties"]["anonymousConnectPolicy"] == "deny"
-    assert hub["properties"]["eventHandlers"] == [
+    properties = reveal(hub["properties"])
+    assert properties["anonymousConnectPolicy"] == "deny"  # type: ignore[index]
+    token = webhook_token("chat-room")
+    assert properties["eventHandlers"] == [  # type: ignore[index]
         {
-            "urlTemplate": f"https://{app}.azurewebsites.net/runtime/webhooks/webpubsub",
+            "urlTemplate": f"https://{app}.azurewebsites.net/api/__reconciler/webpubsub?token={token}",
             "systemEvents": ["connect", "connected", "disconnected"],
             "userEventPattern": "*",
-            "auth": {"type": "ManagedIdentity"},
         }
     ]
+
+
+def test_the_hub_url_follows_the_route_prefix_of_the_shims_host_json(source: Path):
+    def shim(spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, bytes]:  # noqa: ARG001  # the port's signature
+        return {"host.json": b'{"extensions": {"http": {"routePrefix": "live"}}}'}
+
+    mocks, _ = run_spec(parse(WEBSOCKET), source, programs(shim=shim))
+    (handler,) = reveal(mocks.one(HUB).inputs["properties"])["eventHandlers"]  # type: ignore[index]
+    assert "/live/__reconciler/webpubsub?token=" in handler["urlTemplate"]
+
+
+def test_the_token_is_a_secret_in_the_hub_and_in_the_app_settings(source: Path):
+    """The token lets anyone call the function as the hub: encrypted in state, masked in diffs."""
+    mocks, outputs = deploy(WEBSOCKET, source)
+    token = webhook_token("chat-room")
+    # The secret event handlers make the hub's whole `properties` secret (the SDK's granularity).
+    assert is_secret(mocks.one(HUB).inputs["properties"])
+    assert is_secret(mocks.one(SETTINGS).inputs["properties"])
+    assert reveal(settings_of(mocks)["RECONCILER_WEBPUBSUB_TOKEN"]) == token
+    assert token not in json.dumps(outputs)
+
+
+def test_the_token_is_derived_from_the_key_and_the_deployment_name(source: Path):
+    """Same key and name, same token: a restarted daemon keeps its hub URL; another key differs."""
+    mocks, _ = deploy(WEBSOCKET, source)
+    first = reveal(settings_of(mocks)["RECONCILER_WEBPUBSUB_TOKEN"])
+    mocks, _ = run_spec(parse(WEBSOCKET), source, programs(webhook_key=b"other"))
+    assert first == webhook_token("chat-room")
+    assert reveal(settings_of(mocks)["RECONCILER_WEBPUBSUB_TOKEN"]) != first
+
+
+def test_without_a_webhook_key_a_websocket_spec_is_refused_and_rest_is_not(source: Path):
+    builder = programs(webhook_key=None)
+    spec = parse(WEBSOCKET)
+    (target,) = builder.targets(spec)
+    with pytest.raises(PermanentError, match="no webhook key configured"):
+        builder.program(request_for(spec, source), target=target, workdir=source.parent / "work")
+    mocks, _ = run_spec(parse(REST), source, builder)
+    assert mocks.of_type(HUB) == []
 
 
 def test_the_app_reaches_web_pubsub_with_its_identity(source: Path):

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from builders import make_spec
 
-from reconciler.adapters.pulumi.azure_shim import SHIM_VERSION, package_files
+from reconciler.adapters.pulumi.azure_shim import SHIM_VERSION, WEBPUBSUB_ROUTE, package_files
 from reconciler.domain.values import (
     ApiGateway,
     ApiKind,
@@ -94,15 +94,50 @@ def test_config_names_the_handler_stage_and_routes():
     assert config["routes"] == ["GET /items/{id}", "ANY /files/{proxy+}", "$default"]
 
 
-def test_websocket_api_gets_web_pubsub_triggers_and_its_selection_expression():
+def test_websocket_api_gets_one_anonymous_web_pubsub_route_and_its_selection_expression():
+    """Web PubSub calls the shim's own route, not the host's extension endpoint (no `?code=`)."""
     config = config_of(package_files(ws_spec()))
     assert config["routeSelectionExpression"] == "$request.body.op"
-    assert [(t["eventType"], t["eventName"]) for t in config["webPubSubTriggers"]] == [
-        ("system", "connect"),
-        ("user", "message"),
-    ]
+    assert config["webPubSubRoute"] == {
+        "methods": ["OPTIONS", "POST"],
+        "name": "ws_events",
+        "route": WEBPUBSUB_ROUTE,
+    }
+    assert WEBPUBSUB_ROUTE == "__reconciler/webpubsub"
     assert config["hub"] == "orders"
     assert "httpTriggers" not in config
+    assert "webPubSubTriggers" not in config
+
+
+@pytest.mark.parametrize(
+    ("runtime", "registration", "registers", "reads_token"),
+    [
+        pytest.param(
+            Runtime.PYTHON_3_12,
+            "function_app.py",
+            b'_register_web_pubsub(CONFIG["webPubSubRoute"])',
+            b"websocket.TOKEN_SETTING",
+            id="python",
+        ),
+        pytest.param(
+            Runtime.NODEJS_22,
+            "reconciler-shim.cjs",
+            b"config.webPubSubRoute",
+            b"websocket.TOKEN_SETTING",
+            id="node",
+        ),
+    ],
+)
+def test_registration_serves_the_route_anonymously_and_no_web_pubsub_trigger(
+    runtime, registration, registers, reads_token
+):
+    """Each runtime registers the route as an anonymous HTTP trigger, reading the token setting."""
+    files = package_files(replace(ws_spec(), function=replace(ws_spec().function, runtime=runtime)))
+    source = files[registration]
+    assert registers in source
+    assert reads_token in source
+    assert b"anonymous" in source.lower()
+    assert b"webPubSubTrigger" not in source
 
 
 @pytest.mark.parametrize(

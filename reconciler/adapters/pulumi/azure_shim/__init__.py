@@ -12,14 +12,18 @@ import re
 from collections.abc import Collection
 from importlib import resources
 
-from reconciler.domain.values import ApiKind, DeploymentSpec, RestRoute, WebSocketRoute
+from reconciler.domain.values import ApiKind, DeploymentSpec, RestRoute
 from reconciler.ports import PermanentError
 
-SHIM_VERSION = "1"
+SHIM_VERSION = "2"
 """Bumped whenever a shim source or the generated layout changes; part of the program version."""
 
 CONFIG_NAME = "reconciler_shim.json"
 _CONFIG_NAME_NODE = "reconciler-shim.json"
+WEBPUBSUB_ROUTE = "__reconciler/webpubsub"
+"""The anonymous route (under the route prefix) Web PubSub's hub sends its CloudEvents to."""
+WEBPUBSUB_TOKEN_SETTING = "RECONCILER_WEBPUBSUB_TOKEN"  # noqa: S105  # a setting's name
+"""The app setting whose value the hub's URL carries in `?token=`; the shim checks it."""
 _ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _GREEDY = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\+\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
@@ -27,7 +31,7 @@ _SOURCES = {
     "node": ("reconciler-shim.cjs", "reconciler-shim-adapter.cjs", "reconciler-shim-websocket.cjs"),
     "python": ("function_app.py", "reconciler_shim_adapter.py", "reconciler_shim_websocket.py"),
 }
-# Functions host 4.x with the extension bundle that carries the Web PubSub trigger.
+# Functions host 4.x with the default extension bundle (the shim itself needs only HTTP triggers).
 _EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
 _NODE_PACKAGE_VERSION = "^4.5.0"
 _PYTHON_REQUIREMENT = "azure-functions>=1.20,<2"
@@ -76,7 +80,7 @@ def package_files(spec: DeploymentSpec, *, existing: Collection[str] = ()) -> di
 
 
 def shim_config(spec: DeploymentSpec) -> dict[str, object]:
-    """What the shim reads at start: the handler, the routes and the triggers to register."""
+    """What the shim reads at start: the handler, the routes and the HTTP triggers to register."""
     config: dict[str, object] = {
         "apiId": spec.name,
         "functionName": spec.name,
@@ -92,19 +96,17 @@ def shim_config(spec: DeploymentSpec) -> dict[str, object]:
         routes = [route for route in spec.gateway.routes if isinstance(route, RestRoute)]
         config["httpTriggers"] = [http_trigger(route, index) for index, route in enumerate(routes)]
         return config
-    keys = {route.key for route in spec.gateway.routes if isinstance(route, WebSocketRoute)}
     config["hub"] = hub_name(spec.name)
     config["routeSelectionExpression"] = (
         spec.gateway.route_selection_expression or "$request.body.action"
     )
-    triggers = [{"eventName": "message", "eventType": "user", "name": "ws_message"}]
-    if "$connect" in keys:
-        triggers.insert(0, {"eventName": "connect", "eventType": "system", "name": "ws_connect"})
-    if "$disconnect" in keys:
-        triggers.append(
-            {"eventName": "disconnected", "eventType": "system", "name": "ws_disconnected"}
-        )
-    config["webPubSubTriggers"] = triggers
+    # Web PubSub calls this for connect, connected, disconnected and every user event; the
+    # shim dispatches on `ce-type` and skips a `$connect` or `$disconnect` the API lacks.
+    config["webPubSubRoute"] = {
+        "methods": ["OPTIONS", "POST"],
+        "name": "ws_events",
+        "route": WEBPUBSUB_ROUTE,
+    }
     return config
 
 

@@ -1,10 +1,10 @@
-// Web PubSub trigger events in, API Gateway WebSocket events out: the pure WebSocket shim.
-// Shipped beside reconciler-shim-adapter.cjs; reconciler-shim.cjs hands it each Web PubSub trigger
-// payload (connect, user message, disconnected) and returns its answer to the service.
-// Mirrors the local cloud's gateway/wsevents.py.
+// Web PubSub events in, API Gateway WebSocket events out: the pure WebSocket shim.
+// Shipped beside reconciler-shim-adapter.cjs; reconciler-shim.cjs hands it each request of Web
+// PubSub's CloudEvents HTTP protocol (handleCloudEvent), which becomes the trigger-shaped payload
+// handleWebPubSub reads. Mirrors the local cloud's gateway/wsevents.py.
 "use strict";
 
-const { randomUUID } = require("node:crypto");
+const { randomUUID, timingSafeEqual, createHash } = require("node:crypto");
 const { DEFAULT_ROUTE, BODY_PREFIX, NO_STATUS, makeContext, callHandler, requestTime, pyJson } =
   require("./reconciler-shim-adapter.cjs");
 
@@ -182,4 +182,88 @@ async function handleWebPubSub(request, { config, handler, now = new Date(), req
   return reply === null ? null : { data: reply, dataType: "text" };
 }
 
-module.exports = { selectRoute, connectEvent, messageEvent, disconnectEvent, routeReply, connectRejection, handleWebPubSub };
+// --- Web PubSub's CloudEvents HTTP protocol ---------------------------------------------------
+// https://learn.microsoft.com/azure/azure-web-pubsub/reference-cloud-events
+
+const TOKEN_SETTING = "RECONCILER_WEBPUBSUB_TOKEN"; // the app setting the hub's ?token= must match
+const CE_PREFIX = "azure.webpubsub.";
+const JSON_TYPE = "application/json";
+const TEXT_TYPE = "text/plain; charset=utf-8";
+const DATA_TYPES = { binary: "application/octet-stream", json: JSON_TYPE, text: TEXT_TYPE };
+const REFUSALS = { unauthorized: 401, userError: 400, serverError: 500 };
+
+function tokenMatches(given, expected) {
+  // Constant time: both sides are hashed to the same length first.
+  if (typeof given !== "string" || !given || typeof expected !== "string" || !expected) return false;
+  const digest = (value) => createHash("sha256").update(value, "utf-8").digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function answer(status, body = null, contentType = JSON_TYPE) {
+  if (body === null) return { status, headers: [], body: Buffer.alloc(0) };
+  const data = Buffer.isBuffer(body) ? body : Buffer.from(pyJson(body), "utf-8");
+  return { status, headers: [["content-type", contentType]], body: data };
+}
+
+function triggerRequest(headers, body) {
+  // The trigger-shaped payload for one CloudEvents POST, or null when ce-type is not ours.
+  const ceType = headers["ce-type"] ?? "";
+  const [kind, ...rest] = ceType.slice(CE_PREFIX.length).split(".");
+  const name = rest.join(".");
+  if (!ceType.startsWith(CE_PREFIX) || !["sys", "user"].includes(kind) || !name) return null;
+  const request = {
+    connectionContext: {
+      connectionId: headers["ce-connectionid"] ?? "",
+      userId: headers["ce-userid"] ?? "",
+      hub: headers["ce-hub"] ?? "",
+      eventName: headers["ce-eventname"] || name,
+      eventType: kind === "sys" ? "system" : "user",
+      origin: headers["webhook-request-origin"] ?? "",
+    },
+  };
+  if (kind === "user") {
+    const media = (headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+    if (media === "application/octet-stream") return { ...request, data: body, dataType: "binary" };
+    return { ...request, data: body.toString("utf-8"), dataType: media === JSON_TYPE ? "json" : "text" };
+  }
+  let fields = {};
+  try {
+    fields = body.length ? JSON.parse(body.toString("utf-8")) : {};
+  } catch {
+    fields = {};
+  }
+  if (fields !== null && typeof fields === "object" && !Array.isArray(fields)) {
+    for (const [key, value] of Object.entries(fields)) if (key !== "connectionContext") request[key] = value;
+  }
+  return request;
+}
+
+async function handleCloudEvent(request, { token, config, handler, now = new Date(), requestId = randomUUID() }) {
+  // Answer one request of Web PubSub's CloudEvents HTTP protocol, as the extension would. A missing
+  // or wrong ?token= is a 401 before anything else: the handler never runs.
+  const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  if (!tokenMatches((request.query ?? {}).token, token)) return answer(401, { message: "Unauthorized" });
+  const method = String(request.method ?? "").toUpperCase();
+  if (method === "OPTIONS") {
+    return { status: 200, headers: [["WebHook-Allowed-Origin", headers["webhook-request-origin"] || "*"]], body: Buffer.alloc(0) };
+  }
+  if (method !== "POST") return answer(405, { message: "Method Not Allowed" });
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body ?? "", "utf-8");
+  const payload = triggerRequest(headers, body);
+  if (payload === null) return answer(400, { message: "Unknown event type" });
+  const result = await handleWebPubSub(payload, { config, handler, now, requestId });
+  const connection = payload.connectionContext;
+  if (connection.eventType === "user") {
+    if (result === null) return answer(204);
+    const data = Buffer.isBuffer(result.data) ? result.data : Buffer.from(String(result.data), "utf-8");
+    return answer(200, data, DATA_TYPES[result.dataType] ?? TEXT_TYPE);
+  }
+  if (connection.eventName !== "connect") return answer(204); // the service only logs a failure
+  if (Object.keys(result).length === 0) return answer(200, {});
+  return answer(REFUSALS[result.code] ?? 500, result);
+}
+
+module.exports = {
+  selectRoute, connectEvent, messageEvent, disconnectEvent, routeReply, connectRejection, handleWebPubSub,
+  TOKEN_SETTING, tokenMatches, triggerRequest, handleCloudEvent,
+};

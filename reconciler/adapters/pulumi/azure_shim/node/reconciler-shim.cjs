@@ -1,10 +1,11 @@
 // Azure Functions (Node.js v4 model) registration of a reconciler deployment: thin on purpose.
 // Generated into the Function App's root by reconciler.adapters.pulumi.azure_shim. It registers one
-// HTTP trigger per REST route, or the Web PubSub triggers of a WebSocket API, from
+// HTTP trigger per REST route, or for a WebSocket API the anonymous route Web PubSub's hub calls
+// (checked with the ?token= in the hub's URL, not the host's system key), from
 // reconciler-shim.json, and leaves everything else to the pure reconciler-shim-*.cjs modules.
 "use strict";
 
-const { app, trigger } = require("@azure/functions");
+const { app } = require("@azure/functions");
 const adapter = require("./reconciler-shim-adapter.cjs");
 const websocket = require("./reconciler-shim-websocket.cjs");
 const config = require("./reconciler-shim.json");
@@ -30,16 +31,23 @@ for (const route of config.httpTriggers ?? []) {
   });
 }
 
-for (const event of config.webPubSubTriggers ?? []) {
-  app.generic(event.name, {
-    trigger: trigger.generic({
-      type: "webPubSubTrigger",
-      name: "request",
-      hub: config.hub,
-      eventName: event.eventName,
-      eventType: event.eventType,
-    }),
-    handler: async (request, context) =>
-      (await websocket.handleWebPubSub(request, { config, handler: userHandler, requestId: context.invocationId })) ?? undefined,
+const webPubSub = config.webPubSubRoute;
+if (webPubSub) {
+  app.http(webPubSub.name, {
+    methods: webPubSub.methods,
+    route: webPubSub.route,
+    authLevel: "anonymous",
+    handler: async (request, context) => {
+      const answer = await websocket.handleCloudEvent(
+        {
+          method: request.method,
+          query: Object.fromEntries(request.query),
+          headers: Object.fromEntries(request.headers),
+          body: Buffer.from(await request.arrayBuffer()),
+        },
+        { token: process.env[websocket.TOKEN_SETTING], config, handler: userHandler, requestId: context.invocationId },
+      );
+      return { status: answer.status, headers: answer.headers, body: answer.body };
+    },
   });
 }

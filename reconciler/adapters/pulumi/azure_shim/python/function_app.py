@@ -1,7 +1,8 @@
 """Azure Functions (Python v2 model) registration of a reconciler deployment: thin on purpose.
 
 Generated into the Function App's root by `reconciler.adapters.pulumi.azure_shim`; it registers
-one HTTP trigger per REST route, or the Web PubSub triggers of a WebSocket API, from
+one HTTP trigger per REST route, or for a WebSocket API the anonymous route Web PubSub's hub
+calls (checked with the `?token=` in the hub's URL, not the host's system key), from
 `reconciler_shim.json`, and leaves everything else to the pure `reconciler_shim_*` modules.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,28 +55,34 @@ def _register_route(route: dict[str, object]) -> None:
         return response
 
 
-def _register_web_pubsub(trigger: dict[str, object]) -> None:
-    @app.function_name(name=str(trigger["name"]))
-    @app.generic_trigger(
-        arg_name="request",
-        type="webPubSubTrigger",
-        hub=str(CONFIG["hub"]),
-        eventName=str(trigger["eventName"]),
-        eventType=str(trigger["eventType"]),
+def _register_web_pubsub(route: dict[str, object]) -> None:
+    @app.function_name(name=str(route["name"]))
+    @app.route(
+        route=str(route["route"]),
+        methods=route["methods"],
+        auth_level=func.AuthLevel.ANONYMOUS,
     )
-    def web_pubsub(request: str, context: func.Context) -> str:
-        answer = websocket.handle_web_pubsub(
-            json.loads(request),
+    def web_pubsub(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        answer = websocket.handle_cloud_event(
+            {
+                "method": req.method,
+                "query": dict(req.params),
+                "headers": dict(req.headers),
+                "body": req.get_body(),
+            },
+            token=os.environ.get(websocket.TOKEN_SETTING),
             config=CONFIG,
             handler=user_handler,
             context=adapter.make_context(CONFIG, context.invocation_id),
             now=datetime.now(UTC),
             request_id=context.invocation_id,
         )
-        return json.dumps(answer if answer is not None else {})
+        return func.HttpResponse(
+            answer.body, status_code=answer.status, headers=dict(answer.headers)
+        )
 
 
 for _route in CONFIG.get("httpTriggers", []):
     _register_route(_route)
-for _trigger in CONFIG.get("webPubSubTriggers", []):
-    _register_web_pubsub(_trigger)
+if "webPubSubRoute" in CONFIG:
+    _register_web_pubsub(CONFIG["webPubSubRoute"])

@@ -1,17 +1,19 @@
-"""Web PubSub trigger events in, API Gateway WebSocket events out: the pure WebSocket shim.
+"""Web PubSub events in, API Gateway WebSocket events out: the pure WebSocket shim.
 
-Shipped beside `reconciler_shim_adapter.py`; `function_app.py` hands it each Web PubSub trigger
-payload (connect, user message, disconnected) and returns what it answers to the service.
-Mirrors the local cloud's `gateway/wsevents.py`.
+Shipped beside `reconciler_shim_adapter.py`; `function_app.py` hands it each request of Web
+PubSub's CloudEvents HTTP protocol (`handle_cloud_event`), which becomes the trigger-shaped
+payload `handle_web_pubsub` reads. Mirrors the local cloud's `gateway/wsevents.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_ROUTE = "$default"
@@ -315,3 +317,136 @@ def _message_reply(  # noqa: PLR0913  # the parts of one message's handling
         return _error_frame(
             "Internal server error", connection_id=connection_id, request_id=request_id
         )
+
+
+# --- Web PubSub's CloudEvents HTTP protocol -----------------------------------------------------
+# https://learn.microsoft.com/azure/azure-web-pubsub/reference-cloud-events
+
+TOKEN_SETTING = "RECONCILER_WEBPUBSUB_TOKEN"  # noqa: S105  # a setting's name, no secret
+"""The app setting holding the token the hub's URL carries in `?token=`."""
+_CE_PREFIX = "azure.webpubsub."
+_JSON_TYPE = "application/json"
+_TEXT_TYPE = "text/plain; charset=utf-8"
+_DATA_TYPES = {"binary": "application/octet-stream", "json": _JSON_TYPE, "text": _TEXT_TYPE}
+_REFUSALS = {"unauthorized": 401, "userError": 400, "serverError": 500}
+
+
+@dataclass(frozen=True, slots=True)
+class WebHookAnswer:
+    """What `function_app.py` turns into the HTTP response Web PubSub reads."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def token_matches(given: str | None, expected: str | None) -> bool:
+    """Whether `given` is the configured token, compared in constant time; no token, no match."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _answer(status: int, body: object = None, content_type: str = _JSON_TYPE) -> WebHookAnswer:
+    if body is None:
+        return WebHookAnswer(status, [], b"")
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return WebHookAnswer(status, [("content-type", content_type)], data)
+
+
+def trigger_request(headers: Mapping[str, str], body: bytes) -> dict[str, object] | None:
+    """The trigger-shaped payload for one CloudEvents POST, or None when `ce-type` is not ours."""
+    ce_type = headers.get("ce-type", "")
+    kind, _, name = ce_type.removeprefix(_CE_PREFIX).partition(".")
+    if not ce_type.startswith(_CE_PREFIX) or kind not in ("sys", "user") or not name:
+        return None
+    request: dict[str, object] = {
+        "connectionContext": {
+            "connectionId": headers.get("ce-connectionid", ""),
+            "userId": headers.get("ce-userid", ""),
+            "hub": headers.get("ce-hub", ""),
+            "eventName": headers.get("ce-eventname") or name,
+            "eventType": "system" if kind == "sys" else "user",
+            "origin": headers.get("webhook-request-origin", ""),
+        }
+    }
+    if kind == "user":
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media == "application/octet-stream":
+            request["data"], request["dataType"] = body, "binary"
+        else:
+            data_type = "json" if media == _JSON_TYPE else "text"
+            request["data"], request["dataType"] = body.decode("utf-8", "replace"), data_type
+        return request
+    try:
+        fields = json.loads(body) if body else {}
+    except ValueError:
+        fields = {}
+    if isinstance(fields, dict):  # connect: claims, query, headers...; disconnected: reason
+        request.update({key: value for key, value in fields.items() if key != "connectionContext"})
+    return request
+
+
+def handle_cloud_event(  # noqa: PLR0913  # the clock and request id are passed in for tests
+    request: Mapping[str, object],
+    *,
+    token: str | None,
+    config: Mapping[str, object],
+    handler: Callable[[], Handler],
+    context: object,
+    now: datetime,
+    request_id: str | None = None,
+) -> WebHookAnswer:
+    """Answer one request of Web PubSub's CloudEvents HTTP protocol, as the extension would.
+
+    `request` has `method`, `query` (name to value), `headers` and `body` (bytes). A missing or
+    wrong `?token=` is a 401 before anything else: the handler never runs.
+    """
+    raw_query = request.get("query")
+    query = raw_query if isinstance(raw_query, Mapping) else {}
+    raw_headers = request.get("headers")
+    headers = {
+        str(name).lower(): str(value)
+        for name, value in (raw_headers.items() if isinstance(raw_headers, Mapping) else ())
+    }
+    given = query.get("token")
+    if not token_matches(given if isinstance(given, str) else None, token):
+        return _answer(401, {"message": "Unauthorized"})
+    method = str(request.get("method", "")).upper()
+    if method == "OPTIONS":  # abuse protection: allow the origin that asks
+        origin = headers.get("webhook-request-origin") or "*"
+        return WebHookAnswer(200, [("WebHook-Allowed-Origin", origin)], b"")
+    if method != "POST":
+        return _answer(405, {"message": "Method Not Allowed"})
+    raw_body = request.get("body")
+    body = raw_body if isinstance(raw_body, bytes) else str(raw_body or "").encode()
+    payload = trigger_request(headers, body)
+    if payload is None:
+        return _answer(400, {"message": "Unknown event type"})
+    answer = handle_web_pubsub(
+        payload,
+        config=config,
+        handler=handler,
+        context=context,
+        now=now,
+        request_id=request_id,
+    )
+    return cloud_answer(_connection(payload), answer)
+
+
+def cloud_answer(
+    connection: Mapping[str, object], answer: Mapping[str, object] | None
+) -> WebHookAnswer:
+    """The HTTP response for what `handle_web_pubsub` answered to one event of `connection`."""
+    if connection.get("eventType") == "user":
+        if answer is None:
+            return _answer(204)
+        data_type = str(answer.get("dataType", "text"))
+        data = answer.get("data")
+        content = data if isinstance(data, bytes) else str(data).encode()
+        return _answer(200, content, _DATA_TYPES.get(data_type, _TEXT_TYPE))
+    if connection.get("eventName") != "connect":
+        return _answer(204)  # connected, disconnected: the service only logs a failure
+    if not answer:
+        return _answer(200, {})
+    return _answer(_REFUSALS.get(str(answer.get("code")), 500), answer)
