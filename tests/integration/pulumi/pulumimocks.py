@@ -7,14 +7,20 @@ the computed outputs our programs read (ARNs, ids, endpoints), in the wire's cam
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
+
+from reconciler.domain.values import DeploymentSpec, Fingerprint, Revision
+from reconciler.manifest.loader import parse_text
+from reconciler.ports import ApplyRequest
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -193,3 +199,25 @@ def isolated_runtime() -> Iterator[None]:
         loop.close()
         asyncio.set_event_loop(None)
         pulumi.runtime.reset_options()
+
+
+# --- shared by the AWS and Azure program tests -------------------------------------------------
+
+REVISION = Revision("0123456789abcdef0123456789abcdef01234567")
+FINGERPRINT = Fingerprint("f" * 64)
+SECRET_VALUE = "hunter2-do-not-log"  # noqa: S105  # a made-up secret to look for
+
+
+def parse(text: str, *, block: str, options: Mapping[str, Any]) -> DeploymentSpec:
+    """The spec of `text`, with `spec.<block>` set to `options` (camelCase keys) when given."""
+    if options:
+        text += f"  {block}: " + json.dumps(dict(options)) + "\n"
+    loaded = parse_text(text, file="m.yaml", location=PurePosixPath("manifests/m.yaml"))
+    assert loaded.errors == []
+    return loaded.manifests[0].spec
+
+
+def request_for(spec: DeploymentSpec, source: Path, **secrets: str) -> ApplyRequest:
+    """An apply request at `REVISION`; secrets default to the one the REST manifests name."""
+    resolved = secrets or {"ORDERS_DB": SECRET_VALUE, "UNUSED": "never-read"}
+    return ApplyRequest(spec, REVISION, FINGERPRINT, source_dir=source, secrets=resolved)

@@ -13,25 +13,32 @@ import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumimocks
 import pytest
-from pulumimocks import ACCOUNT, API_ID, DOMAIN_TARGET, AwsMocks, is_secret, reveal
+from pulumimocks import (
+    ACCOUNT,
+    API_ID,
+    DOMAIN_TARGET,
+    FINGERPRINT,
+    REVISION,
+    SECRET_VALUE,
+    AwsMocks,
+    is_secret,
+    request_for,
+    reveal,
+)
 
 from reconciler.adapters.pulumi.aws import PROGRAM_VERSION, AwsPrograms
 from reconciler.adapters.pulumi.aws_common import route_part
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
-from reconciler.domain.values import DeploymentSpec, Fingerprint, Provider, Revision
-from reconciler.manifest.loader import parse_text
-from reconciler.ports import ApplyRequest, PermanentError
+from reconciler.domain.values import DeploymentSpec, Provider
+from reconciler.ports import PermanentError
 
-REVISION = Revision("0123456789abcdef0123456789abcdef01234567")
-FINGERPRINT = Fingerprint("f" * 64)
-SECRET_VALUE = "hunter2-do-not-log"  # noqa: S105  # a made-up secret to look for
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 EXECUTION_ARN = f"arn:aws:execute-api:eu-west-1:{ACCOUNT}:{API_ID}"
 
@@ -105,17 +112,7 @@ def source(tmp_path: Path) -> Path:
 
 def parse(text: str, **aws_options: Any) -> DeploymentSpec:
     """The spec of `text`, with `spec.aws` set to `aws_options` (camelCase keys)."""
-    if aws_options:
-        text += "  aws: " + json.dumps(aws_options) + "\n"
-    loaded = parse_text(text, file="m.yaml", location=PurePosixPath("manifests/m.yaml"))
-    assert loaded.errors == []
-    return loaded.manifests[0].spec
-
-
-def request_for(spec: DeploymentSpec, source: Path, **secrets: str) -> ApplyRequest:
-    """An apply request at `REVISION`; secrets default to the one the REST manifest names."""
-    resolved = secrets or {"ORDERS_DB": SECRET_VALUE, "UNUSED": "never-read"}
-    return ApplyRequest(spec, REVISION, FINGERPRINT, source_dir=source, secrets=resolved)
+    return pulumimocks.parse(text, block="aws", options=aws_options)
 
 
 def run_first_stack(

@@ -16,25 +16,21 @@ import re
 import zipfile
 from collections.abc import Collection, Iterator
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumimocks
 import pytest
 from azuremocks import APP_PRINCIPAL, CONNECTION_STRING, SUBSCRIPTION, AzureMocks
-from pulumimocks import is_secret, reveal
+from pulumimocks import FINGERPRINT, REVISION, SECRET_VALUE, is_secret, request_for, reveal
 
 from reconciler.adapters.pulumi.azure import AzurePrograms
 from reconciler.adapters.pulumi.azure_apim import operation
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
-from reconciler.domain.values import DeploymentSpec, Fingerprint, Provider, RestRoute, Revision
-from reconciler.manifest.loader import parse_text
-from reconciler.ports import ApplyRequest, PermanentError
+from reconciler.domain.values import DeploymentSpec, Provider, RestRoute
+from reconciler.ports import PermanentError
 
-REVISION = Revision("0123456789abcdef0123456789abcdef01234567")
-FINGERPRINT = Fingerprint("f" * 64)
-SECRET_VALUE = "hunter2-do-not-log"  # noqa: S105  # a made-up secret to look for
 SUFFIX_RE = r"[0-9a-f]{8}"
 BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 BLOB_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
@@ -145,16 +141,7 @@ def source(tmp_path: Path) -> Path:
 
 def parse(text: str, **azure_options: Any) -> DeploymentSpec:
     """The spec of `text`, with `spec.azure` set to `azure_options` (camelCase keys)."""
-    if azure_options:
-        text += "  azure: " + json.dumps(azure_options) + "\n"
-    loaded = parse_text(text, file="m.yaml", location=PurePosixPath("manifests/m.yaml"))
-    assert loaded.errors == []
-    return loaded.manifests[0].spec
-
-
-def request_for(spec: DeploymentSpec, source: Path, **secrets: str) -> ApplyRequest:
-    resolved = secrets or {"ORDERS_DB": SECRET_VALUE, "UNUSED": "never-read"}
-    return ApplyRequest(spec, REVISION, FINGERPRINT, source_dir=source, secrets=resolved)
+    return pulumimocks.parse(text, block="azure", options=azure_options)
 
 
 def run_spec(
