@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pulumi
 
-from reconciler.adapters.pulumi import aws_common
+from reconciler.adapters.pulumi import aws_common, dependencies
 from reconciler.adapters.pulumi.aws_rest import http_api
 from reconciler.adapters.pulumi.aws_websocket import websocket_api
-from reconciler.adapters.pulumi.packaging import PackageInfo, build_zip
+from reconciler.adapters.pulumi.packaging import PackageInfo, build_package
 from reconciler.adapters.pulumi.program import (
     OUTPUT_DEPLOYMENT,
     OUTPUT_ENDPOINT,
@@ -30,7 +30,7 @@ from reconciler.adapters.pulumi.program import (
 from reconciler.domain.values import ApiKind, DeploymentSpec, Provider
 from reconciler.ports import ApplyRequest, PermanentError
 
-PROGRAM_VERSION = "aws/1"
+PROGRAM_VERSION = "aws/2"
 """Part of every fingerprint: bump it whenever the resources a spec makes change."""
 
 
@@ -39,9 +39,18 @@ class AwsPrograms:
 
     provider = Provider.AWS
 
-    def __init__(self, *, websocket_access_logs: bool = False) -> None:
-        """`websocket_access_logs`: the account's API Gateway settings name a CloudWatch role."""
+    def __init__(
+        self,
+        *,
+        websocket_access_logs: bool = False,
+        install: dependencies.Installer = dependencies.install,
+    ) -> None:
+        """`websocket_access_logs`: the account's API Gateway settings name a CloudWatch role.
+
+        `install` puts the package's dependencies into it.
+        """
         self.websocket_access_logs = websocket_access_logs
+        self._install = install
         # What the option adds is part of what a spec makes, so it is part of the fingerprint.
         suffix = "+websocket-access-logs" if websocket_access_logs else ""
         self.program_version = PROGRAM_VERSION + suffix
@@ -67,9 +76,16 @@ class AwsPrograms:
     def program(self, request: ApplyRequest, *, target: StackTarget, workdir: Path) -> Program:
         """Package the source into `workdir` now, and return the program of `target`."""
         variables = environment(request)
+        # Lambda builds nothing: what the code imports must be in the zip, built for its CPU.
+        machine = "aarch64" if aws_common.architecture(request.spec) == "arm64" else "x86_64"
+        needs = dependencies.Target(request.spec.function.runtime, machine=machine)
         # `.zip` matters: Pulumi then uploads the file byte for byte instead of re-archiving it,
         # so Lambda's CodeSha256 is our sha256_base64.
-        package = build_zip(request.source_dir, workdir.resolve() / f"{target.stack}.zip")
+        package = build_package(
+            request.source_dir,
+            workdir.resolve() / f"{target.stack}.zip",
+            prepare=lambda staging: self._install(staging, needs),
+        )
         access_logs = self.websocket_access_logs
 
         def run() -> None:

@@ -79,6 +79,11 @@ def aws_options(spec: DeploymentSpec) -> Mapping[str, Any]:
     return options if isinstance(options, Mapping) else {}
 
 
+def architecture(spec: DeploymentSpec) -> str:
+    """The Lambda architecture the manifest picks (`spec.aws.architecture`): `arm64` or `x86_64`."""
+    return str(aws_options(spec).get("architecture", DEFAULT_ARCHITECTURE))
+
+
 def deployment_tags(spec: DeploymentSpec, revision: Revision) -> dict[str, str]:
     """Tags for every taggable resource: the labels, then ours, which a label cannot override."""
     return {**dict(spec.labels), TAG_DEPLOYMENT: spec.name, TAG_REVISION: revision.sha}
@@ -145,7 +150,6 @@ def lambda_function(  # noqa: PLR0913  # a function is all of these parts
 ) -> aws.lambda_.Function:
     """The function, named after the deployment so its log group can exist before it does."""
     function = spec.function
-    architecture = str(aws_options(spec).get("architecture", DEFAULT_ARCHITECTURE))
     return aws.lambda_.Function(
         logical_name(spec.name, "function"),
         name=spec.name,
@@ -156,7 +160,7 @@ def lambda_function(  # noqa: PLR0913  # a function is all of these parts
         source_code_hash=package.sha256_base64,
         memory_size=function.memory_mb,
         timeout=function.timeout_seconds,
-        architectures=[architecture],
+        architectures=[architecture(spec)],
         environment=(
             aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment))
             if environment

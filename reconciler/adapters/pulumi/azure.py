@@ -13,8 +13,7 @@ import importlib
 import importlib.metadata
 import json
 import re
-import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,8 +21,14 @@ from typing import Protocol
 import pulumi
 from pulumi_azure_native import resources
 
-from reconciler.adapters.pulumi import azure_apim, azure_common, azure_functions, azure_pubsub
-from reconciler.adapters.pulumi.packaging import PackageInfo, build_zip
+from reconciler.adapters.pulumi import (
+    azure_apim,
+    azure_common,
+    azure_functions,
+    azure_pubsub,
+    dependencies,
+)
+from reconciler.adapters.pulumi.packaging import PackageInfo, build_package
 from reconciler.adapters.pulumi.program import (
     OUTPUT_DEPLOYMENT,
     OUTPUT_ENDPOINT,
@@ -37,10 +42,12 @@ from reconciler.adapters.pulumi.program import (
 from reconciler.domain.values import ApiKind, DeploymentSpec, Provider
 from reconciler.ports import ApplyRequest, PermanentError
 
-PROGRAM_VERSION = "azure/1"
+PROGRAM_VERSION = "azure/2"
 """Part of every fingerprint, with the shim's version: bump it when the resources change."""
 DEFAULT_ROUTE_PREFIX = "api"
 """The Functions host's own default, used when host.json names none."""
+PYTHON_PACKAGES = ".python_packages/lib/site-packages"
+"""Where the Python worker looks for a package's own dependencies."""
 PUBLISHER = ("reconciler", "apis@example.invalid")
 """API Management's required publisher (name, email); pass a real one to `AzurePrograms`."""
 
@@ -64,7 +71,7 @@ class AzurePrograms:
 
     provider = Provider.AZURE
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  # keyword-only options, each with a default
         self,
         *,
         shim: ShimFiles | None = None,
@@ -72,11 +79,12 @@ class AzurePrograms:
         web_pubsub_sku: str = azure_pubsub.DEFAULT_SKU,
         publisher: tuple[str, str] = PUBLISHER,
         webhook_key: bytes | None = None,
+        install: dependencies.Installer = dependencies.install,
     ) -> None:
         """`shim` and `shim_version` default to `azure_shim`'s, imported only when needed.
 
         `webhook_key` derives each WebSocket deployment's Web PubSub token; without it,
-        WebSocket specs are refused.
+        WebSocket specs are refused. `install` puts the package's dependencies into it.
         """
         if shim is None or shim_version is None:
             module = importlib.import_module("reconciler.adapters.pulumi.azure_shim")
@@ -86,6 +94,7 @@ class AzurePrograms:
         self.web_pubsub_sku = web_pubsub_sku
         self.publisher = publisher
         self._webhook_key = webhook_key
+        self._install = install
         # The SKU changes what a WebSocket spec makes, so it is part of the fingerprint too.
         sku = "" if web_pubsub_sku == azure_pubsub.DEFAULT_SKU else f"+{web_pubsub_sku}"
         self.program_version = f"{PROGRAM_VERSION}+shim{shim_version}{sku}"
@@ -137,42 +146,40 @@ class AzurePrograms:
         return webpubsub_token(self._webhook_key, spec.name)
 
     def _package(self, request: ApplyRequest, *, workdir: Path, stack: str) -> _Package:
-        """The user's files plus the shim's, zipped deterministically from a staging folder."""
-        staging = workdir / f"{stack}.package"
-        shutil.rmtree(staging, ignore_errors=True)
-        # Links are copied as links: packaging then refuses any that leave the source.
-        shutil.copytree(
-            request.source_dir,
-            staging,
-            symlinks=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+        """The user's files plus the shim's and the dependencies, zipped deterministically."""
+        prefix: list[str] = []
+
+        def prepare(staging: Path) -> None:
+            self._add_shim(request.spec, staging)
+            # Run from package builds nothing on Azure: what the code imports must be in the zip.
+            runtime = request.spec.function.runtime
+            self._install(staging, dependencies.Target(runtime, python_path=PYTHON_PACKAGES))
+            prefix.append(_route_prefix(staging / "host.json"))
+
+        info = build_package(request.source_dir, workdir / f"{stack}.zip", prepare=prepare)
+        return _Package(info=info, route_prefix=prefix[0])
+
+    def _add_shim(self, spec: DeploymentSpec, staging: Path) -> None:
         existing = sorted(
             path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file()
         )
-        # A Python function's own requirements.txt is merged with the shim's, not refused:
-        # most real functions have one.
+        # A function's own requirements.txt or package.json is merged with the shim's, not
+        # refused: most real functions have one.
         refusable = [path for path in existing if path not in MERGED]
-        for relative, shipped in sorted(self.shim(request.spec, existing=refusable).items()):
+        for relative, shipped in sorted(self.shim(spec, existing=refusable).items()):
             destination = staging / relative
             data = shipped
             if relative in MERGED and destination.is_file():
-                data = merged_requirements(destination.read_bytes(), shipped)
+                data = MERGED[relative](destination.read_bytes(), shipped)
             elif relative in existing:
                 raise PermanentError(f"the function source already has {relative}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(data)
-        info = build_zip(staging, workdir / f"{stack}.zip")
-        return _Package(info=info, route_prefix=_route_prefix(staging / "host.json"))
 
 
 def webpubsub_token(key: bytes, deployment: str) -> str:
     """The deployment's token for the shim's Web PubSub route; stable for a key and a name."""
     return hmac.new(key, deployment.encode(), hashlib.sha256).hexdigest()
-
-
-MERGED = frozenset({"requirements.txt"})
-"""Shim files merged into the user's own copy instead of refused as a clash."""
 
 
 def merged_requirements(user: bytes, shim: bytes) -> bytes:
@@ -181,6 +188,32 @@ def merged_requirements(user: bytes, shim: bytes) -> bytes:
     added = [line for line in shim.decode().splitlines() if _requirement_name(line) not in named]
     text = user.decode().rstrip("\n")
     return "\n".join([text, *added]).lstrip("\n").encode() + b"\n"
+
+
+def merged_package_json(user: bytes, shim: bytes) -> bytes:
+    """The user's package.json, with the shim's entry point and any dependency it lacks.
+
+    `main` is the shim's: the Functions host loads it, and it loads the manifest's handler.
+    """
+    try:
+        package = json.loads(user)
+    except ValueError as exc:
+        raise PermanentError(f"the function's package.json is not valid JSON: {exc}") from exc
+    if not isinstance(package, dict) or not isinstance(package.get("dependencies", {}), dict):
+        raise PermanentError(
+            "the function's package.json must hold a JSON object, its dependencies an object"
+        )
+    ours = json.loads(shim)
+    package["main"] = ours["main"]
+    package["dependencies"] = {**ours.get("dependencies", {}), **package.get("dependencies", {})}
+    return (json.dumps(package, indent=2) + "\n").encode()
+
+
+MERGED: dict[str, Callable[[bytes, bytes], bytes]] = {
+    "package.json": merged_package_json,
+    "requirements.txt": merged_requirements,
+}
+"""Shim files merged into the user's own copy instead of refused as a clash."""
 
 
 def _requirement_name(line: str) -> str:

@@ -1,7 +1,8 @@
 """The function's code package: a zip whose bytes depend only on the source's paths and bytes.
 
-Used by the AWS programs, which upload it to Lambda and pass its hash as `source_code_hash`.
-Equal source, equal zip: no mtimes, owners, umask or walk order reach the archive.
+Used by the AWS and Azure programs: they `stage` a copy of the source, add to it (dependencies,
+the Azure shim), then `build_zip` it; Lambda gets its hash as `source_code_hash`. Equal files,
+equal zip: no mtimes, owners, umask or walk order reach the archive.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import base64
 import hashlib
 import io
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +48,25 @@ class _Entry:
     name: str
     path: Path
     executable: bool
+
+
+def build_package(
+    source: Path, destination: Path, *, prepare: Callable[[Path], None]
+) -> PackageInfo:
+    """Zip a copy of `source` to which `prepare` has added (dependencies, a shim).
+
+    The copy is staged beside `destination` and removed afterwards; links are copied as
+    links, so `build_zip` still refuses any that leave the source.
+    """
+    staging = destination.with_suffix(".package")
+    shutil.rmtree(staging, ignore_errors=True)
+    skipped = (*SKIPPED_DIRS, *(f"*{suffix}" for suffix in SKIPPED_SUFFIXES))
+    shutil.copytree(source, staging, symlinks=True, ignore=shutil.ignore_patterns(*skipped))
+    try:
+        prepare(staging)
+        return build_zip(staging, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def build_zip(source: Path, destination: Path) -> PackageInfo:

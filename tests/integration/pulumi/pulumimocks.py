@@ -18,6 +18,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from reconciler.adapters.pulumi.dependencies import Target
 from reconciler.domain.values import DeploymentSpec, Fingerprint, Revision
 from reconciler.manifest.loader import parse_text
 from reconciler.ports import ApplyRequest
@@ -221,3 +222,29 @@ def request_for(spec: DeploymentSpec, source: Path, **secrets: str) -> ApplyRequ
     """An apply request at `REVISION`; secrets default to the one the REST manifests name."""
     resolved = secrets or {"ORDERS_DB": SECRET_VALUE, "UNUSED": "never-read"}
     return ApplyRequest(spec, REVISION, FINGERPRINT, source_dir=source, secrets=resolved)
+
+
+class RecordedInstalls:
+    """Stands in for `dependencies.install` (tested for real in test_dependencies.py).
+
+    Records each call with the files the staged source held then, and writes `MARKER` where
+    the dependencies go, so a test can see the zip was built after the install and from where.
+    """
+
+    MARKER = "installed-dependency.txt"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Target, dict[str, bytes]]] = []
+
+    def __call__(self, staging: Path, target: Target) -> None:
+        files = {
+            path.relative_to(staging).as_posix(): path.read_bytes()
+            for path in staging.rglob("*")
+            if path.is_file()
+        }
+        self.calls.append((target, files))
+        folder = staging / (
+            target.python_path if target.runtime.language == "python" else "node_modules"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / self.MARKER).write_text("installed\n")

@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from pulumimocks import (
     REVISION,
     SECRET_VALUE,
     AwsMocks,
+    RecordedInstalls,
     is_secret,
     request_for,
     reveal,
@@ -35,8 +37,9 @@ from pulumimocks import (
 
 from reconciler.adapters.pulumi.aws import PROGRAM_VERSION, AwsPrograms
 from reconciler.adapters.pulumi.aws_common import route_part
+from reconciler.adapters.pulumi.dependencies import Target
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
-from reconciler.domain.values import DeploymentSpec, Provider
+from reconciler.domain.values import DeploymentSpec, Provider, Runtime
 from reconciler.ports import PermanentError
 
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -668,7 +671,7 @@ def test_a_spec_without_a_region_has_no_stack():
 def test_the_builder_names_its_provider_version_and_plugin():
     programs: ProgramBuilder = AwsPrograms()
     assert programs.provider is Provider.AWS
-    assert programs.program_version == "aws/1"
+    assert programs.program_version == "aws/2"
     assert programs.plugins == (("aws", importlib.metadata.version("pulumi_aws")),)
 
 
@@ -680,6 +683,27 @@ def test_the_package_is_built_when_the_program_is_made(source: Path, tmp_path: P
     for target in programs.targets(request.spec):
         programs.program(request, target=target, workdir=work)
     assert sorted(path.name for path in work.iterdir()) == ["orders.us-east-1.zip", "orders.zip"]
+
+
+@pytest.mark.parametrize(
+    ("options", "machine"),
+    [
+        pytest.param({}, "aarch64", id="arm64-by-default"),
+        pytest.param({"architecture": "x86_64"}, "x86_64", id="x86_64"),
+    ],
+)
+def test_dependencies_are_installed_for_the_functions_cpu_at_the_package_root(
+    source: Path, options: dict[str, str], machine: str
+):
+    install = RecordedInstalls()
+    mocks, _ = run_first_stack(parse(REST, **options), source, AwsPrograms(install=install))
+
+    ((target, staged),) = install.calls
+    assert target == Target(Runtime.PYTHON_3_12, machine=machine, python_path=".")
+    assert sorted(staged) == ["app.py"]
+    code = mocks.one("aws:lambda/function:Function").inputs["code"]
+    with zipfile.ZipFile(code.path) as archive:
+        assert archive.read(RecordedInstalls.MARKER) == b"installed\n"
 
 
 def test_route_names_stay_unique_when_their_slugs_collide():

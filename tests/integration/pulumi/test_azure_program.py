@@ -23,12 +23,21 @@ import pulumi
 import pulumimocks
 import pytest
 from azuremocks import APP_PRINCIPAL, CONNECTION_STRING, SUBSCRIPTION, AzureMocks
-from pulumimocks import FINGERPRINT, REVISION, SECRET_VALUE, is_secret, request_for, reveal
+from pulumimocks import (
+    FINGERPRINT,
+    REVISION,
+    SECRET_VALUE,
+    RecordedInstalls,
+    is_secret,
+    request_for,
+    reveal,
+)
 
 from reconciler.adapters.pulumi.azure import AzurePrograms
 from reconciler.adapters.pulumi.azure_apim import operation
+from reconciler.adapters.pulumi.dependencies import Target
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
-from reconciler.domain.values import DeploymentSpec, Provider, RestRoute
+from reconciler.domain.values import DeploymentSpec, Provider, RestRoute, Runtime
 from reconciler.ports import PermanentError
 
 SUFFIX_RE = r"[0-9a-f]{8}"
@@ -122,6 +131,7 @@ WEBHOOK_KEY = b"k" * 32
 
 def programs(**kwargs: Any) -> AzurePrograms:
     kwargs.setdefault("webhook_key", WEBHOOK_KEY)
+    kwargs.setdefault("install", RecordedInstalls())
     return AzurePrograms(shim=kwargs.pop("shim", fake_shim), shim_version="7", **kwargs)
 
 
@@ -248,7 +258,13 @@ def test_the_package_holds_the_user_files_and_the_shim_files(source: Path):
     mocks, _ = deploy(REST, source)
     with zipfile.ZipFile(mocks.one(BLOB).inputs["source"].path) as archive:
         names = archive.namelist()
-    assert names == ["app.py", "host.json", "lib/util.py", "shim/__init__.py"]
+    assert names == [
+        f".python_packages/lib/site-packages/{RecordedInstalls.MARKER}",
+        "app.py",
+        "host.json",
+        "lib/util.py",
+        "shim/__init__.py",
+    ]
 
 
 def test_the_package_is_deterministic(source: Path, tmp_path: Path):
@@ -525,8 +541,8 @@ def test_the_app_reaches_web_pubsub_with_its_identity(source: Path):
 @pytest.mark.parametrize(
     ("sku", "tier", "version"),
     [
-        pytest.param("Free_F1", "Free", "azure/1+shim7", id="free-default"),
-        pytest.param("Standard_S1", "Standard", "azure/1+shim7+Standard_S1", id="standard"),
+        pytest.param("Free_F1", "Free", "azure/2+shim7", id="free-default"),
+        pytest.param("Standard_S1", "Standard", "azure/2+shim7+Standard_S1", id="standard"),
     ],
 )
 def test_the_web_pubsub_sku_is_a_builder_setting_and_part_of_the_version(
@@ -732,7 +748,7 @@ def test_a_spec_without_a_location_has_no_stack():
 def test_the_builder_names_its_provider_version_and_plugin():
     builder: ProgramBuilder = programs()
     assert builder.provider is Provider.AZURE
-    assert builder.program_version == "azure/1+shim7"
+    assert builder.program_version == "azure/2+shim7"
     assert builder.plugins == (("azure-native", importlib.metadata.version("pulumi_azure_native")),)
 
 
@@ -745,7 +761,7 @@ def test_by_default_the_builder_uses_the_real_shim_and_its_version():
     shim = importlib.import_module("reconciler.adapters.pulumi.azure_shim")
     builder = AzurePrograms()
     assert builder.shim is shim.package_files
-    assert builder.program_version == f"azure/1+shim{shim.SHIM_VERSION}"
+    assert builder.program_version == f"azure/2+shim{shim.SHIM_VERSION}"
 
 
 @pytest.mark.parametrize(
@@ -771,3 +787,99 @@ def test_a_python_function_keeps_its_own_requirements_merged_with_the_shims(
     mocks, _ = run_spec(parse(REST), source, programs(shim=shim))
     with zipfile.ZipFile(mocks.one(BLOB).inputs["source"].path) as archive:
         assert archive.read("requirements.txt").decode() == expected
+
+
+@pytest.mark.parametrize(
+    ("runtime", "installed"),
+    [
+        pytest.param(
+            "python3.12",
+            f".python_packages/lib/site-packages/{RecordedInstalls.MARKER}",
+            id="python",
+        ),
+        pytest.param("nodejs22.x", f"node_modules/{RecordedInstalls.MARKER}", id="node"),
+    ],
+)
+def test_dependencies_are_installed_into_the_package_after_the_shim_and_before_the_zip(
+    source: Path, runtime: str, installed: str
+):
+    def shim(_spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, bytes]:
+        assert "app.py" in existing
+        return {"host.json": b"{}", "requirements.txt": b"azure-functions\n"}
+
+    install = RecordedInstalls()
+    mocks, _ = run_spec(
+        parse(REST.replace("python3.11", runtime)), source, programs(shim=shim, install=install)
+    )
+
+    ((target, staged),) = install.calls
+    assert target == Target(Runtime(runtime), python_path=".python_packages/lib/site-packages")
+    assert staged["requirements.txt"] == b"azure-functions\n"  # the shim's files came first
+    with zipfile.ZipFile(mocks.one(BLOB).inputs["source"].path) as archive:
+        assert archive.read(installed) == b"installed\n"
+    # The staged copy is gone: only the zip stays in the work folder.
+    assert sorted(path.name for path in (source.parent / "work").iterdir()) == ["orders.zip"]
+
+
+NODE_SHIM_PACKAGE = {
+    "name": "orders",
+    "private": True,
+    "main": "reconciler-shim.cjs",
+    "dependencies": {"@azure/functions": "^4.5.0"},
+}
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        pytest.param(
+            {"name": "shop", "type": "module", "dependencies": {"nanoid": "^5"}},
+            {
+                "name": "shop",
+                "type": "module",
+                "main": "reconciler-shim.cjs",
+                "dependencies": {"@azure/functions": "^4.5.0", "nanoid": "^5"},
+            },
+            id="added",
+        ),
+        pytest.param(
+            {"main": "app.js", "dependencies": {"@azure/functions": "4.6.0"}},
+            {"main": "reconciler-shim.cjs", "dependencies": {"@azure/functions": "4.6.0"}},
+            id="the-users-pin-wins-the-entry-point-is-the-shims",
+        ),
+    ],
+)
+def test_a_node_function_keeps_its_own_package_json_merged_with_the_shims(
+    source: Path, user: dict[str, Any], expected: dict[str, Any]
+):
+    def shim(_spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, bytes]:
+        assert "package.json" not in existing  # merged, so never reported as a clash
+        return {"host.json": b"{}", "package.json": json.dumps(NODE_SHIM_PACKAGE).encode()}
+
+    (source / "package.json").write_text(json.dumps(user))
+    install = RecordedInstalls()
+    run_spec(
+        parse(REST.replace("python3.11", "nodejs20.x")),
+        source,
+        programs(shim=shim, install=install),
+    )
+
+    ((_, staged),) = install.calls
+    assert json.loads(staged["package.json"]) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["{broken", "[]", '{"dependencies": ["nanoid"]}'], ids=["json", "array", "deps-list"]
+)
+def test_a_package_json_that_cannot_be_merged_is_refused_before_anything_is_installed(
+    source: Path, text: str
+):
+    def shim(_spec: DeploymentSpec, *, existing: Collection[str]) -> dict[str, bytes]:
+        assert "package.json" not in existing
+        return {"package.json": json.dumps(NODE_SHIM_PACKAGE).encode()}
+
+    (source / "package.json").write_text(text)
+    install = RecordedInstalls()
+    with pytest.raises(PermanentError, match=r"package\.json"):
+        run_spec(parse(REST), source, programs(shim=shim, install=install))
+    assert install.calls == []
