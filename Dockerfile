@@ -1,4 +1,8 @@
 # The reconciler daemon image. Build: docker build -t reconciler .
+# Node.js and npm install a Node.js function's dependencies into its package (the Python image's
+# pip does the same for Python functions); taken from the official image, same Debian release.
+FROM node:20-bookworm-slim AS node
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -9,8 +13,7 @@ FROM python:3.11-slim
 ARG PULUMI_VERSION=3.272.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # git: GitPython drives it to read manifests at a commit. The Pulumi CLI: the aws and azure
-# engines run it through the Automation API (3.181 or newer). Node.js is only needed by the
-# local cloud, which has no place in a cluster, so the image leaves it out.
+# engines run it through the Automation API (3.181 or newer).
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends git ca-certificates curl \
     && curl -fsSL "https://get.pulumi.com/releases/sdk/pulumi-v${PULUMI_VERSION}-linux-x64.tar.gz" \
@@ -23,7 +26,11 @@ ENV PATH="/opt/pulumi:${PATH}" \
     PULUMI_SKIP_UPDATE_CHECK=true \
     RECONCILER_STATE_DIR=/var/lib/reconciler
 COPY --from=build /install /usr/local
-RUN mkdir -p /var/lib/reconciler && chown 10001 /var/lib/reconciler
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+    && node --version && npm --version \
+    && mkdir -p /var/lib/reconciler && chown 10001 /var/lib/reconciler
 USER 10001
 WORKDIR /home/reconciler
 ENTRYPOINT ["reconciler"]
