@@ -267,6 +267,7 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
         account_name=azure_common.storage_account_name(spec, suffix=suffix),
         package=package.info.path,
         digest=package.info.sha256_hex,
+        flex=plan_option == "flex",
     )
     component = azure_functions.insights(name, place=place)
     plan = azure_functions.service_plan(name, place=place, plan=plan_option)
@@ -312,6 +313,7 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
         component=component,
         settings=settings,
         depends_on=grants,
+        package_digest=package.info.sha256_hex,
     )
     prefix = f"/{package.route_prefix}" if package.route_prefix else ""
     app_url = pulumi.Output.concat("https://", app.host, prefix)

@@ -31,6 +31,11 @@ PLANS: dict[str, tuple[str, str, str]] = {
     "premium": ("EP1", "ElasticPremium", "elastic"),
 }
 """`spec.azure.plan` → (SKU, tier, plan kind); every plan is Linux (`reserved=True`)."""
+FLEX_PACKAGE_BLOB = "released-package.zip"
+"""The one name a Flex app reads its package by, in its deployment container."""
+PACKAGE_DIGEST_SETTING = "RECONCILER_PACKAGE_SHA256"
+"""An app setting holding the package's hash: on Flex, a new package changes it, which restarts
+the app onto the package it replaced in place."""
 FLEX_INSTANCE_MEMORY_MB = 2048
 FLEX_MAXIMUM_INSTANCES = 100
 PREMIUM_MAXIMUM_WORKERS = 20
@@ -63,8 +68,8 @@ class FunctionApp:
     host: pulumi.Output[str]
 
 
-def package_storage(
-    name: str, *, place: Place, account_name: str, package: Path, digest: str
+def package_storage(  # noqa: PLR0913  # the package and where it goes
+    name: str, *, place: Place, account_name: str, package: Path, digest: str, flex: bool
 ) -> Storage:
     """A hardened StorageV2 account, a private container, and the package as one blob."""
     account = storage.StorageAccount(
@@ -87,16 +92,20 @@ def package_storage(
         public_access=storage.PublicAccess.NONE,
     )
     # Named by the zip's hash: a new package is a new blob, so the app's setting changes and
-    # it restarts on it, and the old blob is deleted only after the app has moved on.
+    # it restarts on it, and the old blob is deleted only after the app has moved on. Flex
+    # reads one fixed name instead: the blob is replaced in place (deleted first, or deleting
+    # the old one would delete the new), and `PACKAGE_DIGEST_SETTING` restarts the app.
     blob = storage.Blob(
         logical_name(name, "package"),
-        blob_name=f"{name}-{digest[:16]}.zip",
+        blob_name=FLEX_PACKAGE_BLOB if flex else f"{name}-{digest[:16]}.zip",
         account_name=account.name,
         container_name=container.name,
         resource_group_name=place.resource_group,
         type=storage.BlobType.BLOCK,
         content_type="application/zip",
         source=pulumi.FileAsset(str(package)),
+        metadata={"sha256": digest},
+        opts=pulumi.ResourceOptions(delete_before_replace=flex),
     )
     return Storage(account=account, container=container, package=blob)
 
@@ -221,11 +230,13 @@ def app_settings(  # noqa: PLR0913  # the settings come from all of these
     component: applicationinsights.Component,
     settings: Mapping[str, pulumi.Input[str]],
     depends_on: list[pulumi.Resource],
+    package_digest: str,
 ) -> web.WebAppApplicationSettings:
     """Every app setting, in one resource that owns them all; ours win over the manifest's."""
     ours: dict[str, pulumi.Input[str]] = {
         "AzureWebJobsStorage__accountName": storage_.account.name,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": component.connection_string,
+        PACKAGE_DIGEST_SETTING: package_digest,
     }
     if plan_option != "flex":  # Flex refuses these: it has function_app_config instead
         ours |= {

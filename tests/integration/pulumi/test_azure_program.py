@@ -349,6 +349,29 @@ def test_a_flex_app_takes_its_runtime_and_package_from_function_app_config(sourc
 
 
 @pytest.mark.parametrize(
+    ("plan", "blob_name"),
+    [
+        pytest.param("consumption", r"orders-[0-9a-f]{16}\.zip", id="named-by-hash"),
+        pytest.param("flex", r"released-package\.zip", id="flex-reads-one-name"),
+    ],
+)
+def test_a_new_package_reaches_the_app_by_a_changed_setting(
+    source: Path, plan: str, blob_name: str
+):
+    digests = []
+    for version in ("1", "2"):
+        (source / "app.py").write_text(f"def handler(event, context):\n    return {version}\n")
+        mocks, _ = deploy(REST, source, plan=plan)
+        blob = mocks.one(BLOB).inputs
+        assert re.fullmatch(blob_name, blob["blobName"])
+        digest = hashlib.sha256(Path(blob["source"].path).read_bytes()).hexdigest()
+        assert blob["metadata"] == {"sha256": digest}
+        assert settings_of(mocks)["RECONCILER_PACKAGE_SHA256"] == digest
+        digests.append(digest)
+    assert digests[0] != digests[1]
+
+
+@pytest.mark.parametrize(
     ("cors", "expected"),
     [
         pytest.param(None, None, id="no-cors"),
