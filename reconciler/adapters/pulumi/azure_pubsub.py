@@ -80,8 +80,11 @@ def web_pubsub(  # noqa: PLR0913  # a hub is all of these parts
         properties=webpubsub.WebPubSubHubPropertiesArgs(
             # The URL carries the token: kept encrypted in the state, masked in diffs.
             event_handlers=pulumi.Output.secret([handler]),
-            # Clients connect with a token the app hands out (negotiate), never anonymously.
-            anonymous_connect_policy="deny",
+            # As on API Gateway: clients connect to the URL with no service token, and the
+            # API's `$connect` route decides (its event carries their query and headers). With
+            # "deny", only a token minted through the service's API would do, and nothing in
+            # the handler contract mints one.
+            anonymous_connect_policy="allow",
         ),
     )
     owner = grant(
