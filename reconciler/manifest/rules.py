@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from reconciler.domain.values import Provider
-from reconciler.manifest.schema import Manifest, RestApiManifest
+from reconciler.manifest.schema import AzureOptions, Manifest, RestApiManifest
 from reconciler.manifest.yamlnodes import FieldPath
 
 Violation = tuple[FieldPath, str]
@@ -47,9 +47,26 @@ def violations(manifest: Manifest) -> Iterator[Violation]:
         if route in seen:
             yield ("spec", "routes", index), f"route {route!r} is listed twice"
         seen.add(route)
+    if spec.azure is not None:
+        yield from _apim_violations(spec.azure)
     cors = manifest.spec.cors if isinstance(manifest, RestApiManifest) else None
     if cors is not None and cors.allow_credentials and "*" in cors.allow_origins:
         yield (
             ("spec", "cors", "allowCredentials"),
             "browsers refuse credentials with allowOrigins '*'; list the origins instead",
         )
+
+
+def _apim_violations(azure: AzureOptions) -> Iterator[Violation]:
+    apim = azure.apim
+    if apim is None:
+        return
+    if azure.gateway != "apim":
+        yield ("spec", "azure", "apim"), "applies with gateway: apim only"
+    if apim.auth == "jwt" and apim.jwt is None:
+        yield (
+            ("spec", "azure", "apim", "auth"),
+            "auth jwt needs a jwt block (openidConfigUrl, audiences)",
+        )
+    if apim.jwt is not None and apim.auth != "jwt":
+        yield ("spec", "azure", "apim", "jwt"), "applies with auth: jwt only"

@@ -36,6 +36,7 @@ SELECTION_EXPRESSION = r"^\$request\.body\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
 ACM_ARN = r"^arn:aws[a-z-]*:acm:"
 IAM_POLICY_ARN = r"^arn:aws[a-z-]*:iam::"
 ABSOLUTE_PATH = r"^/"
+HTTPS_URL = r"^https://[^\s/]+/\S*$"
 
 # What each pattern means, in words, for error messages.
 PATTERN_HINTS = {
@@ -49,6 +50,7 @@ PATTERN_HINTS = {
     ACM_ARN: "must be an ACM certificate ARN (arn:aws:acm:...)",
     IAM_POLICY_ARN: "must be an IAM policy ARN (arn:aws:iam::...)",
     ABSOLUTE_PATH: "must start with '/'",
+    HTTPS_URL: "must be an https:// URL",
 }
 
 
@@ -142,6 +144,27 @@ class AwsOptions(_Strict):
     """Lambda's processor; arm64 costs less. Vendored native wheels must match it."""
 
 
+class ApimJwt(_Strict):
+    """The tokens API Management accepts (its `validate-jwt` policy) before a call goes on."""
+
+    openid_config_url: str = Field(pattern=HTTPS_URL)
+    """The issuer's OpenID configuration, such as Entra ID's `.../v2.0/.well-known/...`."""
+    audiences: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    issuers: list[Annotated[str, Field(min_length=1)]] = []
+    """Accepted `iss` values; empty: the one the OpenID configuration names."""
+
+
+class ApimOptions(_Strict):
+    """The API Management service in front of the app, with `gateway: apim`."""
+
+    sku: Literal["Consumption", "Developer", "Basic", "Standard", "Premium"] = "Consumption"
+    """Consumption bills per call and is ready in minutes; the others take up to an hour."""
+    auth: Literal["none", "subscriptionKey", "jwt"] = "none"
+    """What a caller must show: nothing, an APIM subscription key, or a valid JWT."""
+    jwt: ApimJwt | None = None
+    """Required with `auth: jwt`."""
+
+
 class AzureOptions(_Strict):
     """Settings only the `azure` provider reads."""
 
@@ -150,6 +173,7 @@ class AzureOptions(_Strict):
     plan: Literal["consumption", "flex", "premium"] = "consumption"
     gateway: Literal["none", "apim"] = "none"
     """`apim` puts an API Management service in front of the Function App."""
+    apim: ApimOptions | None = None
 
 
 class LocalOptions(_Strict):

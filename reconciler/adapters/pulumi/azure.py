@@ -319,14 +319,21 @@ def _declare(  # noqa: PLR0913  # a deployment is all of these parts
     app_url = pulumi.Output.concat("https://", app.host, prefix)
     endpoint = app_url if pubsub is None else pubsub.endpoint
     if options.get("gateway") == "apim":
+        gateway = azure_apim.Settings.of(options.get("apim") or {})
         apim = azure_apim.service(
-            name, place=place, service_name=f"{name}-apim-{suffix}", publisher=publisher
+            name,
+            place=place,
+            service_name=f"{name}-apim-{suffix}",
+            publisher=publisher,
+            settings=gateway,
         )
         if pubsub is None:
-            endpoint = azure_apim.rest_api(spec, place=place, apim=apim, backend_url=app_url)
+            endpoint = azure_apim.rest_api(
+                spec, place=place, apim=apim, backend_url=app_url, settings=gateway
+            )
         else:
             endpoint = azure_apim.websocket_api(
-                spec, place=place, apim=apim, service_url=pubsub.service_url
+                spec, place=place, apim=apim, service_url=pubsub.service_url, settings=gateway
             )
     pulumi.export(OUTPUT_ENDPOINT, endpoint)
     pulumi.export(OUTPUT_FINGERPRINT, request.fingerprint.value)

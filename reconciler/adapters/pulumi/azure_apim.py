@@ -1,28 +1,75 @@
 """API Management in front of an Azure deployment (`spec.azure.gateway: apim`).
 
-Used by `azure.py` inside a Pulumi run. A Consumption service: an HTTP API with one operation
-per manifest route and a CORS policy, sending every call to the Function App; or a WebSocket
-API passing connections through to the Web PubSub hub.
+Used by `azure.py` inside a Pulumi run. A service (Consumption by default): an HTTP API with one
+operation per manifest route and a CORS policy, sending every call to the Function App; or a
+WebSocket API passing connections through to the Web PubSub hub. Either may require a
+subscription key or a valid JWT (`spec.azure.apim.auth`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import pulumi
 from pulumi_azure_native import apimanagement
 
 from reconciler.adapters.pulumi.azure_functions import Place
-from reconciler.domain.values import Cors, DeploymentSpec, RestRoute
+from reconciler.domain.values import ApiKind, Cors, DeploymentSpec, RestRoute
 
 SKU = "Consumption"
 """Billed per call, no fixed cost, ready in minutes rather than the hour other tiers take."""
+_VALIDATE_JWT = (
+    '<validate-jwt header-name="Authorization" require-scheme="Bearer"'
+    ' failed-validation-httpcode="401" failed-validation-error-message="Unauthorized">'
+)
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}")
 
 
+@dataclass(frozen=True, slots=True)
+class Jwt:
+    """What `validate-jwt` checks: the issuer's OpenID configuration, audiences, issuers."""
+
+    openid_config_url: str
+    audiences: tuple[str, ...]
+    issuers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """`spec.azure.apim`, read: the SKU and what callers must show."""
+
+    sku: str = SKU
+    subscription_key: bool = False
+    jwt: Jwt | None = None
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any]) -> Settings:
+        """Read the manifest's `apim` block (camelCase keys, validated by the manifest schema)."""
+        jwt = options.get("jwt") if options.get("auth") == "jwt" else None
+        return cls(
+            sku=str(options.get("sku", SKU)),
+            subscription_key=options.get("auth") == "subscriptionKey",
+            jwt=Jwt(
+                openid_config_url=str(jwt["openidConfigUrl"]),
+                audiences=tuple(map(str, jwt["audiences"])),
+                issuers=tuple(map(str, jwt.get("issuers", ()))),
+            )
+            if isinstance(jwt, Mapping)
+            else None,
+        )
+
+
 def service(
-    name: str, *, place: Place, service_name: str, publisher: tuple[str, str]
+    name: str,
+    *,
+    place: Place,
+    service_name: str,
+    publisher: tuple[str, str],
+    settings: Settings,
 ) -> apimanagement.ApiManagementService:
     """The API Management service; `publisher` is (name, email), which Azure requires."""
     publisher_name, publisher_email = publisher
@@ -31,7 +78,10 @@ def service(
         service_name=service_name,
         resource_group_name=place.resource_group,
         location=place.location,
-        sku=apimanagement.ApiManagementServiceSkuPropertiesArgs(name=SKU, capacity=0),
+        # Consumption has no units to count; every other SKU starts at one.
+        sku=apimanagement.ApiManagementServiceSkuPropertiesArgs(
+            name=settings.sku, capacity=0 if settings.sku == SKU else 1
+        ),
         publisher_name=publisher_name,
         publisher_email=publisher_email,
         tags=dict(place.tags),
@@ -52,11 +102,18 @@ def operation(route: RestRoute) -> tuple[str, str, list[str]]:
     return method, template, names
 
 
-def cors_policy(cors: Cors | None, *, backend_id: str) -> str:
-    """The API's policy: send every call to the app's backend, and answer CORS if asked."""
-    inbound = [f"<set-backend-service backend-id={quoteattr(backend_id)} />"]
+def policy(cors: Cors | None, *, backend_id: str | None, jwt: Jwt | None) -> str:
+    """The API's policy: answer CORS if asked, check the JWT if set, then send to the backend.
+
+    CORS comes first so a browser's preflight, which carries no token, is answered.
+    """
+    inbound = []
     if cors is not None:
-        inbound.insert(0, _cors_xml(cors))
+        inbound.append(_cors_xml(cors))
+    if jwt is not None:
+        inbound.append(_jwt_xml(jwt))
+    if backend_id is not None:
+        inbound.append(f"<set-backend-service backend-id={quoteattr(backend_id)} />")
     return (
         "<policies><inbound><base />"
         + "".join(inbound)
@@ -71,6 +128,7 @@ def rest_api(
     place: Place,
     apim: apimanagement.ApiManagementService,
     backend_url: pulumi.Input[str],
+    settings: Settings,
 ) -> pulumi.Output[str]:
     """The HTTP API at `/<stage>`, its backend, operations and policy; return its URL."""
     name = spec.name
@@ -85,19 +143,7 @@ def rest_api(
         resource_group_name=place.resource_group,
         service_name=apim.name,
     )
-    api = apimanagement.Api(
-        f"{name}-apim-api",
-        api_id=name,
-        display_name=name,
-        path=stage,
-        protocols=[apimanagement.Protocol.HTTPS],
-        api_type=apimanagement.ApiType.HTTP,
-        service_url=backend_url,
-        # Public like the AWS API: callers need no APIM subscription key.
-        subscription_required=False,
-        resource_group_name=place.resource_group,
-        service_name=apim.name,
-    )
+    api = _api(spec, place=place, apim=apim, settings=settings, service_url=backend_url)
     for index, route in enumerate(spec.gateway.routes):
         assert isinstance(route, RestRoute)  # noqa: S101  # a RestApi has REST routes only
         method, template, names = operation(route)
@@ -120,7 +166,7 @@ def rest_api(
         api_id=api.name,
         policy_id="policy",
         format=apimanagement.PolicyContentFormat.XML,
-        value=cors_policy(spec.gateway.cors, backend_id=backend_id),
+        value=policy(spec.gateway.cors, backend_id=backend_id, jwt=settings.jwt),
         opts=pulumi.ResourceOptions(depends_on=[backend]),
         resource_group_name=place.resource_group,
         service_name=apim.name,
@@ -134,23 +180,77 @@ def websocket_api(
     place: Place,
     apim: apimanagement.ApiManagementService,
     service_url: pulumi.Input[str],
+    settings: Settings,
 ) -> pulumi.Output[str]:
-    """A WebSocket API at `/<stage>` passing connections to the hub; return its `wss://` URL."""
-    stage = spec.gateway.stage
-    apimanagement.Api(
-        f"{spec.name}-apim-ws",
+    """A WebSocket API at `/<stage>` passing connections to the hub; return its `wss://` URL.
+
+    A JWT, when required, is checked on the handshake, the only operation such an API has.
+    """
+    api = _api(spec, place=place, apim=apim, settings=settings, service_url=service_url)
+    if settings.jwt is not None:
+        apimanagement.ApiPolicy(
+            f"{spec.name}-apim-ws-policy",
+            api_id=api.name,
+            policy_id="policy",
+            format=apimanagement.PolicyContentFormat.XML,
+            value=policy(None, backend_id=None, jwt=settings.jwt),
+            resource_group_name=place.resource_group,
+            service_name=apim.name,
+        )
+    host = apim.gateway_url.apply(lambda url: url.removeprefix("https://"))
+    return pulumi.Output.concat("wss://", host, "/", spec.gateway.stage)
+
+
+def _api(
+    spec: DeploymentSpec,
+    *,
+    place: Place,
+    apim: apimanagement.ApiManagementService,
+    settings: Settings,
+    service_url: pulumi.Input[str],
+) -> apimanagement.Api:
+    """The API at `/<stage>`, and with `auth: subscriptionKey` a subscription to it.
+
+    The subscription's keys stay in Azure (portal, `az apim subscription keys list`): a
+    program output would carry them into the daemon's store.
+    """
+    websocket = spec.kind is ApiKind.WEBSOCKET
+    api = apimanagement.Api(
+        f"{spec.name}-apim-ws" if websocket else f"{spec.name}-apim-api",
         api_id=spec.name,
         display_name=spec.name,
-        path=stage,
-        protocols=[apimanagement.Protocol.WSS],
-        api_type=apimanagement.ApiType.WEBSOCKET,
+        path=spec.gateway.stage,
+        protocols=[apimanagement.Protocol.WSS if websocket else apimanagement.Protocol.HTTPS],
+        api_type=apimanagement.ApiType.WEBSOCKET if websocket else apimanagement.ApiType.HTTP,
         service_url=service_url,
-        subscription_required=False,
+        # Without a key required, public like the AWS API.
+        subscription_required=settings.subscription_key,
         resource_group_name=place.resource_group,
         service_name=apim.name,
     )
-    host = apim.gateway_url.apply(lambda url: url.removeprefix("https://"))
-    return pulumi.Output.concat("wss://", host, "/", stage)
+    if settings.subscription_key:
+        apimanagement.Subscription(
+            f"{spec.name}-apim-subscription",
+            sid=f"{spec.name}-callers",
+            display_name=f"{spec.name} callers",
+            scope=pulumi.Output.concat("/apis/", api.name),
+            state=apimanagement.SubscriptionState.ACTIVE,
+            resource_group_name=place.resource_group,
+            service_name=apim.name,
+        )
+    return api
+
+
+def _jwt_xml(jwt: Jwt) -> str:
+    parts = [
+        _VALIDATE_JWT,
+        f"<openid-config url={quoteattr(jwt.openid_config_url)} />",
+        _list("audiences", "audience", jwt.audiences),
+    ]
+    if jwt.issuers:
+        parts.append(_list("issuers", "issuer", jwt.issuers))
+    parts.append("</validate-jwt>")
+    return "".join(parts)
 
 
 def _cors_xml(cors: Cors) -> str:

@@ -39,6 +39,7 @@ _NAMES: dict[str, tuple[str, str]] = {
     "azure-native:apimanagement:ApiOperation": ("operationId", "operations"),
     "azure-native:apimanagement:ApiPolicy": ("policyId", "policies"),
     "azure-native:apimanagement:Backend": ("backendId", "backends"),
+    "azure-native:apimanagement:Subscription": ("sid", "subscriptions"),
 }
 
 

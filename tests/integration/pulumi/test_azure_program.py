@@ -97,6 +97,7 @@ API = "azure-native:apimanagement:Api"
 OPERATION = "azure-native:apimanagement:ApiOperation"
 POLICY = "azure-native:apimanagement:ApiPolicy"
 BACKEND = "azure-native:apimanagement:Backend"
+SUBSCRIPTION_ = "azure-native:apimanagement:Subscription"
 
 CLASSES = {
     RG: ("resources", "ResourceGroup"),
@@ -116,6 +117,7 @@ CLASSES = {
     OPERATION: ("apimanagement", "ApiOperation"),
     POLICY: ("apimanagement", "ApiPolicy"),
     BACKEND: ("apimanagement", "Backend"),
+    SUBSCRIPTION_: ("apimanagement", "Subscription"),
 }
 """Every type a program makes, with its SDK class: the SDK says which ones take tags."""
 
@@ -662,6 +664,76 @@ def test_a_websocket_apim_api_fronts_the_hub(source: Path):
     assert api["protocols"] == ["wss"]
     assert api["serviceUrl"] == f"wss://{host}/client/hubs/chat_room"
     assert api["path"] == "v1"
+
+
+JWT = {
+    "openidConfigUrl": "https://login.example/tenant/v2.0/.well-known/openid-configuration",
+    "audiences": ["api://orders", "a&b"],
+    "issuers": ["https://login.example/tenant/v2.0"],
+}
+VALIDATE_JWT = (
+    '<validate-jwt header-name="Authorization" require-scheme="Bearer"'
+    ' failed-validation-httpcode="401" failed-validation-error-message="Unauthorized">'
+    '<openid-config url="https://login.example/tenant/v2.0/.well-known/openid-configuration" />'
+    "<audiences><audience>api://orders</audience><audience>a&amp;b</audience></audiences>"
+    "<issuers><issuer>https://login.example/tenant/v2.0</issuer></issuers>"
+    "</validate-jwt>"
+)
+
+
+@pytest.mark.parametrize(
+    ("apim", "sku", "key_required", "subscriptions", "checks_jwt"),
+    [
+        pytest.param(None, {"name": "Consumption", "capacity": 0}, False, 0, False, id="public"),
+        pytest.param(
+            {"sku": "Developer", "auth": "subscriptionKey"},
+            {"name": "Developer", "capacity": 1},
+            True,
+            1,
+            False,
+            id="subscription-key",
+        ),
+        pytest.param(
+            {"auth": "jwt", "jwt": JWT},
+            {"name": "Consumption", "capacity": 0},
+            False,
+            0,
+            True,
+            id="jwt",
+        ),
+    ],
+)
+@pytest.mark.parametrize("text", [REST, WEBSOCKET], ids=["rest", "websocket"])
+def test_apim_asks_callers_for_what_the_manifest_configures(  # noqa: PLR0913, PLR0917  # a table row
+    source: Path,
+    text: str,
+    apim: dict[str, Any] | None,
+    sku: dict[str, Any],
+    key_required: bool,
+    subscriptions: int,
+    checks_jwt: bool,
+):
+    options: dict[str, Any] = {"gateway": "apim"} | ({"apim": apim} if apim else {})
+    mocks, _ = deploy(text, source, **options)
+
+    assert mocks.one(APIM).inputs["sku"] == sku
+    api = mocks.one(API).inputs
+    assert api["subscriptionRequired"] is key_required
+    created = mocks.of_type(SUBSCRIPTION_)
+    assert len(created) == subscriptions
+    for subscription in created:
+        assert subscription.inputs["scope"] == f"/apis/{api['apiId']}"
+        assert subscription.inputs["state"] == "active"
+    policies = [policy.inputs["value"] for policy in mocks.of_type(POLICY)]
+    assert any(VALIDATE_JWT in value for value in policies) is checks_jwt
+
+
+def test_a_jwt_is_checked_after_cors_and_before_the_call_goes_to_the_app(source: Path):
+    text = REST + '  cors: {allowOrigins: ["https://shop.example"]}\n'
+    mocks, _ = deploy(text, source, gateway="apim", apim={"auth": "jwt", "jwt": JWT})
+    value = mocks.one(POLICY).inputs["value"]
+    # A browser's preflight carries no token: CORS must answer it before the JWT is checked.
+    assert value.index("<cors") < value.index("<validate-jwt") < value.index("<set-backend")
 
 
 # --- tags and outputs --------------------------------------------------------------------------

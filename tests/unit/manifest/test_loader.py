@@ -48,6 +48,18 @@ spec:
   function: {runtime: nodejs22.x, handler: index.handler, source: fn}
   routes: [$connect, $default, sendmessage]
 """
+AZURE_WS = """\
+apiVersion: reconciler/v1
+kind: WebSocketApi
+metadata: {name: chat}
+spec:
+  provider: azure
+  location: westeurope
+  function: {runtime: nodejs22.x, handler: index.handler, source: fn}
+  routes: [$connect, $default, sendmessage]
+  azure:
+    gateway: apim
+"""
 
 
 def parse(text: str) -> loader.LoadResult:
@@ -206,6 +218,37 @@ class TestRejectedDocuments:
                 "api.yaml:9:29: spec.routeSelectionExpression: must select a body field, "
                 "such as $request.body.action",
                 id="selection-expression",
+            ),
+            pytest.param(
+                AZURE_WS + "    apim: {auth: jwt}\n",
+                "api.yaml:11:18: spec.azure.apim.auth: auth jwt needs a jwt block "
+                "(openidConfigUrl, audiences)",
+                id="apim-jwt-without-settings",
+            ),
+            pytest.param(
+                AZURE_WS
+                + "    apim: {jwt: {openidConfigUrl: 'https://id.example/', audiences: [a]}}\n",
+                "api.yaml:11:17: spec.azure.apim.jwt: applies with auth: jwt only",
+                id="apim-jwt-settings-without-jwt-auth",
+            ),
+            pytest.param(
+                AZURE_WS.replace("gateway: apim", "gateway: none")
+                + "    apim: {auth: subscriptionKey}\n",
+                "api.yaml:11:11: spec.azure.apim: applies with gateway: apim only",
+                id="apim-settings-without-apim",
+            ),
+            pytest.param(
+                AZURE_WS + "    apim: {auth: jwt, jwt: {openidConfigUrl: 'http://id.example/',"
+                " audiences: [a]}}\n",
+                "api.yaml:11:46: spec.azure.apim.jwt.openidConfigUrl: must be an https:// URL",
+                id="apim-jwt-over-http",
+            ),
+            pytest.param(
+                AZURE_WS + "    apim: {auth: jwt, jwt: {openidConfigUrl: 'https://id.example/',"
+                " audiences: []}}\n",
+                "api.yaml:11:80: spec.azure.apim.jwt.audiences: "
+                "List should have at least 1 item after validation, not 0",
+                id="apim-jwt-without-audiences",
             ),
             pytest.param(
                 "a: 1\nb: \x07\n",
