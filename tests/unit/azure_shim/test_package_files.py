@@ -60,6 +60,7 @@ def test_python_package_has_the_v2_registration_and_its_requirement():
         "function_app.py",
         "reconciler_shim_adapter.py",
         "reconciler_shim_websocket.py",
+        "reconciler_shim_wsevents.py",
         "reconciler_shim.json",
         "requirements.txt",
     }

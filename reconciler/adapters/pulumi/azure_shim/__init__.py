@@ -15,7 +15,7 @@ from importlib import resources
 from reconciler.domain.values import ApiKind, DeploymentSpec, RestRoute
 from reconciler.ports import PermanentError
 
-SHIM_VERSION = "2"
+SHIM_VERSION = "3"
 """Bumped whenever a shim source or the generated layout changes; part of the program version."""
 
 CONFIG_NAME = "reconciler_shim.json"
@@ -29,7 +29,12 @@ _GREEDY = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\+\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 _SOURCES = {
     "node": ("reconciler-shim.cjs", "reconciler-shim-adapter.cjs", "reconciler-shim-websocket.cjs"),
-    "python": ("function_app.py", "reconciler_shim_adapter.py", "reconciler_shim_websocket.py"),
+    "python": (
+        "function_app.py",
+        "reconciler_shim_adapter.py",
+        "reconciler_shim_websocket.py",
+        "reconciler_shim_wsevents.py",
+    ),
 }
 # Functions host 4.x with the default extension bundle (the shim itself needs only HTTP triggers).
 _EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
