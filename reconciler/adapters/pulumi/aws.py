@@ -81,7 +81,7 @@ class AwsPrograms:
         needs = dependencies.Target(request.spec.function.runtime, machine=machine)
         # `.zip` matters: Pulumi then uploads the file byte for byte instead of re-archiving it,
         # so Lambda's CodeSha256 is our sha256_base64.
-        package = build_package(
+        package, _ = build_package(
             request.source_dir,
             workdir.resolve() / f"{target.stack}.zip",
             prepare=lambda staging: self._install(staging, needs),

@@ -147,17 +147,16 @@ class AzurePrograms:
 
     def _package(self, request: ApplyRequest, *, workdir: Path, stack: str) -> _Package:
         """The user's files plus the shim's and the dependencies, zipped deterministically."""
-        prefix: list[str] = []
 
-        def prepare(staging: Path) -> None:
+        def prepare(staging: Path) -> str:
             self._add_shim(request.spec, staging)
             # Run from package builds nothing on Azure: what the code imports must be in the zip.
             runtime = request.spec.function.runtime
             self._install(staging, dependencies.Target(runtime, python_path=PYTHON_PACKAGES))
-            prefix.append(_route_prefix(staging / "host.json"))
+            return _route_prefix(staging / "host.json")
 
-        info = build_package(request.source_dir, workdir / f"{stack}.zip", prepare=prepare)
-        return _Package(info=info, route_prefix=prefix[0])
+        info, prefix = build_package(request.source_dir, workdir / f"{stack}.zip", prepare=prepare)
+        return _Package(info=info, route_prefix=prefix)
 
     def _add_shim(self, spec: DeploymentSpec, staging: Path) -> None:
         existing = sorted(

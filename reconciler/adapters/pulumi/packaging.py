@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from reconciler.ports import PermanentError
 
@@ -29,6 +30,8 @@ FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc",)
+Prepared = TypeVar("Prepared")
+"""What a package's `prepare` step returns to its caller."""
 _UNIX = 3  # the "made by" system of every entry, so the bytes are the same on any host
 
 
@@ -51,20 +54,21 @@ class _Entry:
 
 
 def build_package(
-    source: Path, destination: Path, *, prepare: Callable[[Path], None]
-) -> PackageInfo:
+    source: Path, destination: Path, *, prepare: Callable[[Path], Prepared]
+) -> tuple[PackageInfo, Prepared]:
     """Zip a copy of `source` to which `prepare` has added (dependencies, a shim).
 
-    The copy is staged beside `destination` and removed afterwards; links are copied as
-    links, so `build_zip` still refuses any that leave the source.
+    Returns the package and what `prepare` returned. The copy is staged beside `destination`
+    and removed afterwards; links are copied as links, so `build_zip` still refuses any that
+    leave the source.
     """
     staging = destination.with_suffix(".package")
     shutil.rmtree(staging, ignore_errors=True)
     skipped = (*SKIPPED_DIRS, *(f"*{suffix}" for suffix in SKIPPED_SUFFIXES))
     shutil.copytree(source, staging, symlinks=True, ignore=shutil.ignore_patterns(*skipped))
     try:
-        prepare(staging)
-        return build_zip(staging, destination)
+        prepared = prepare(staging)
+        return build_zip(staging, destination), prepared
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
