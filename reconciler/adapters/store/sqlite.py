@@ -18,13 +18,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from reconciler.adapters.store.codec import (
-    decode_deployment,
     decode_finding,
     encode_deployment,
     encode_event,
     encode_finding,
     to_json,
 )
+from reconciler.adapters.store.decoded import DecodedRecords
 from reconciler.adapters.store.migrations import migrate, transaction
 from reconciler.domain.drift import DriftFinding
 from reconciler.domain.events import DomainEvent
@@ -53,6 +53,7 @@ class SqliteStore:
         # connection is one thing for `close()` to close, where per-thread connections would
         # be left open in the thread pool's threads.
         self._lock = threading.Lock()
+        self._decoded = DecodedRecords()
         with _translated(self.path):
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Created owner-only before SQLite sees it: its -wal and -shm files copy the mode.
@@ -100,13 +101,14 @@ class SqliteStore:
         """The deployment called `name`, or None if the store has never seen it."""
         with self._read() as db:
             row = db.execute("SELECT record FROM deployments WHERE name = ?", (name,)).fetchone()
-        return None if row is None else decode_deployment(json.loads(row["record"]))
+        return None if row is None else self._decoded.decode(name, row["record"])
 
     def load_all(self) -> list[Deployment]:
         """Every deployment the store knows, by name."""
         with self._read() as db:
-            rows = db.execute("SELECT record FROM deployments ORDER BY name").fetchall()
-        return [decode_deployment(json.loads(row["record"])) for row in rows]
+            rows = db.execute("SELECT name, record FROM deployments ORDER BY name").fetchall()
+        self._decoded.keep_only([row["name"] for row in rows])
+        return [self._decoded.decode(row["name"], row["record"]) for row in rows]
 
     def save(self, deployment: Deployment) -> None:
         """Write the deployment's whole record, replacing the previous one."""

@@ -222,6 +222,45 @@ class TestDeployments:
 
         assert [deployment.name for deployment in store.load_all()] == ["alpha", "mid", "zeta"]
 
+    def test_each_load_is_a_private_copy_of_what_is_stored(self, store):
+        """Records are decoded once and reused: a change not saved must never leak out."""
+        store.save(lived_in())
+        (first,) = store.load_all()
+
+        first.phase = Phase.FAILED
+        first.history.append(AppliedRevision(revision("new"), fingerprint("new"), NOW))
+        first.pending_events.append(requested("new"))
+
+        for loaded in (*store.load_all(), store.load("orders")):
+            assert loaded is not first
+            assert record_of(loaded) == record_of(lived_in())
+
+    def test_a_record_saved_by_another_process_is_what_the_next_load_returns(
+        self, store, state_dir
+    ):
+        """The CLI writes the same file while the daemon runs (`drift --heal`, `rollback`)."""
+        store.save(lived_in(phase=Phase.DEGRADED))
+        store.load_all()  # decoded and kept
+        with SqliteStore(state_dir) as cli:
+            cli.save(lived_in(phase=Phase.READY))
+            cli.save(lived_in("added"))
+
+        assert [(d.name, d.phase) for d in store.load_all()] == [
+            ("added", Phase.DEGRADED),
+            ("orders", Phase.READY),
+        ]
+        assert store.load("orders").phase is Phase.READY
+
+    def test_a_deleted_record_is_not_loaded_again(self, store):
+        store.save(lived_in())
+        store.save(lived_in("other"))
+        store.load_all()
+
+        store.delete("other")
+
+        assert [deployment.name for deployment in store.load_all()] == ["orders"]
+        assert store.load("other") is None
+
     def test_delete_forgets_only_the_record(self, store):
         store.save(lived_in())
         store.append_history(attempt("old"))
