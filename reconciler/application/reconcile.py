@@ -2,7 +2,8 @@
 
 Called by the daemon on its schedule and by `reconciler run --once`. A tick never raises for
 one deployment's sake: a broken manifest or a failed apply is that deployment's status, and the
-others go on. When Git has not moved and no retry is due, a tick does no work at all.
+others go on. When Git has not moved and no retry or resync is due, a tick does no work at
+all; when it has, a tick decides only on the deployments whose manifest or source moved.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from reconciler.application.services import Services
 from reconciler.domain.model import Deployment
 from reconciler.domain.planning import Action, Decision, decide
 from reconciler.domain.status import Phase, can_transition
-from reconciler.domain.values import Revision
+from reconciler.domain.values import Fingerprint, Revision
 from reconciler.manifest.errors import ManifestError
 from reconciler.ports import PermanentError, TransientError
 
@@ -59,7 +60,7 @@ class Reconciler:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._last_revision: Revision | None = None
-        self._last_inputs: dict[str, object] | None = None
+        self._last_inputs: _Inputs | None = None
         self._wake_at: datetime | None = None
 
     def lock(self, name: str) -> threading.Lock:
@@ -86,12 +87,18 @@ class Reconciler:
             # Git moved, but no manifest or function source did: nothing to decide.
             self._last_revision = revision
             return TickReport(revision=revision, idle=True)
-        jobs = self._plan(snapshot, now=now)
+        # A due retry or resync, a restart or a changed rejection looks at everything; otherwise
+        # only the deployments whose inputs moved: the others were decided on when theirs did.
+        scope = None if due else _moved(self._last_inputs, inputs)
+        jobs = self._plan(snapshot, now=now, scope=scope)
         outcomes = self._run(jobs, snapshot)
         self._last_revision = revision
         self._last_inputs = inputs
         # The handlers updated each job's record in place: no second read of the store.
-        self._wake_at = _earliest_retry([job.record for job in jobs])
+        # Outside the scope a retry may still be pending: waking early only means a full tick.
+        known = [now + services.settings.resync] if scope is None else [self._wake_at]
+        retry = _earliest_retry([job.record for job in jobs])
+        self._wake_at = min((at for at in [*known, retry] if at is not None), default=None)
         log.info(
             "tick",
             revision=revision.short,
@@ -109,11 +116,18 @@ class Reconciler:
 
     # --- planning -------------------------------------------------------------------------
 
-    def _plan(self, snapshot: Snapshot, *, now: datetime) -> list[_Job]:
+    def _plan(self, snapshot: Snapshot, *, now: datetime, scope: set[str] | None) -> list[_Job]:
+        """A job per deployment in `scope` (every one the store or Git knows, when None)."""
         services = self.services
-        records = {record.name: record for record in services.store.load_all()}
+        store = services.store
+        if scope is None:
+            records = {record.name: record for record in store.load_all()}
+        else:
+            records = {name: record for name in scope if (record := store.load(name))}
         jobs: list[_Job] = []
         for name, wanted in snapshot.wanted.items():
+            if scope is not None and name not in scope:
+                continue
             record = records.get(name) or Deployment(name=name)
             decision = decide(
                 desired=wanted.desired,
@@ -122,8 +136,9 @@ class Reconciler:
                 policy=services.settings.retry,
             )
             jobs.append(_Job(name, decision, record, wanted))
-        for file, errors in snapshot.rejected.items():
-            jobs.extend(self._rejections(file, errors, records, snapshot))
+        if scope is None:  # a scoped tick has the same rejections as the last one
+            for file, errors in snapshot.rejected.items():
+                jobs.extend(self._rejections(file, errors, records, snapshot))
         planned = {job.name for job in jobs}
         for name, record in records.items():
             if name not in planned:
@@ -131,8 +146,11 @@ class Reconciler:
                     desired=None, record=record, now=now, policy=services.settings.retry
                 )
                 jobs.append(_Job(name, decision, record, None))
+        destroys = any(job.decision.action is Action.DESTROY for job in jobs)
+        # The guard counts every live deployment, in scope or not.
+        every = store.load_all() if destroys and scope is not None else records.values()
         return self._refuse_mass_destroy(
-            jobs, live=sum(r.applied_revision is not None for r in records.values())
+            jobs, live=sum(record.applied_revision is not None for record in every)
         )
 
     @staticmethod
@@ -228,14 +246,29 @@ class Reconciler:
         return Outcome(job.name, result, decision.reason, decision.message)
 
 
-def _inputs(snapshot: Snapshot) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class _Inputs:
     """Everything a tick decides from: each deployment's fingerprint, and each rejection."""
-    return {
-        "wanted": {name: wanted.fingerprint for name, wanted in snapshot.wanted.items()},
-        "rejected": {
+
+    wanted: dict[str, Fingerprint]
+    rejected: dict[str, list[str]]
+
+
+def _inputs(snapshot: Snapshot) -> _Inputs:
+    return _Inputs(
+        wanted={name: wanted.fingerprint for name, wanted in snapshot.wanted.items()},
+        rejected={
             path: [str(error) for error in errors] for path, errors in snapshot.rejected.items()
         },
-    }
+    )
+
+
+def _moved(before: _Inputs | None, now: _Inputs) -> set[str] | None:
+    """The deployments whose inputs differ; None when the whole picture must be looked at."""
+    if before is None or before.rejected != now.rejected:
+        return None
+    old, new = before.wanted, now.wanted
+    return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
 def _earliest_retry(records: Sequence[Deployment]) -> datetime | None:

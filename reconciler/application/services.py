@@ -42,6 +42,9 @@ class LoopSettings:
     """Seconds a fresh deployment has to answer its health check."""
     drift_interval: timedelta = timedelta(minutes=10)
     """How often each deployment is checked for drift (with 10% jitter)."""
+    resync: timedelta = timedelta(minutes=10)
+    """How often a tick decides on every deployment even though Git has not moved: it picks up
+    what changed outside the loop (a retry owed after a failed drift heal, a CLI command)."""
 
 
 def _spread() -> float:

@@ -20,7 +20,7 @@ from reconciler.application.drift import DriftChecker
 from reconciler.application.reconcile import Reconciler
 from reconciler.application.services import Services
 from reconciler.domain.drift import SECRET_MASK, DriftFinding
-from reconciler.domain.status import DriftState
+from reconciler.domain.status import DriftState, Phase
 from reconciler.domain.values import Provider
 from reconciler.ports import TransientError
 
@@ -110,3 +110,24 @@ def test_checks_come_due_on_their_own_schedule(world):
     reconciler.services.clock.advance(minutes=11)
     drift.check(due_only=True)
     assert engine.drift_checks == ["api", "api"]
+
+
+def test_a_heal_that_failed_is_retried_by_the_resync_while_git_stands_still(world):
+    source, engine, store, _, reconciler, checker = world
+    source.push(repository("api", drift="heal"))
+    reconciler.tick()
+    engine.drift["api"] = (CHANGED,)
+    engine.failures = [TransientError("throttled", retry_after=1)]
+
+    (result,) = checker.check()
+    assert not result.healed
+    assert store.load("api").phase is Phase.FAILED
+    clock = reconciler.services.clock
+    clock.advance(seconds=30)
+    assert reconciler.tick().idle  # Git has not moved, and the tick does not know of the failure
+
+    clock.advance(minutes=10)  # the resync: every deployment is decided on again
+    reconciler.tick()
+
+    assert store.load("api").phase is Phase.READY
+    assert engine.applied == ["api", "api"]

@@ -175,3 +175,46 @@ def test_an_unreadable_commit_range_does_not_block_the_apply(world):
     reconciler.tick()
     assert store.load("api").phase is Phase.READY
     assert engine.applied == ["api", "api"]
+
+
+def test_a_commit_decides_only_on_the_deployments_whose_inputs_moved(world):
+    source, engine, _, _, reconciler = world
+    source.push(repository("a", "b", "c"))
+    assert sorted(outcome.name for outcome in reconciler.tick().outcomes) == ["a", "b", "c"]
+
+    source.push(repository("a", "c") | repository("b", version="v2"))
+    report = reconciler.tick()
+
+    # The two untouched deployments are not looked at (nor logged): they were in sync.
+    assert [(outcome.name, outcome.result) for outcome in report.outcomes] == [("b", "applied")]
+    assert engine.applied[3:] == ["b"]
+
+
+def test_a_retry_pending_outside_the_commit_is_still_made_when_due(world):
+    source, engine, store, clock, reconciler = world
+    source.push(repository("a"))
+    engine.failures = [TransientError("throttled", retry_after=1)]
+    reconciler.tick()
+    assert store.load("a").phase is Phase.FAILED
+
+    source.push(repository("a", "b"))  # a commit that adds b, before a's retry is due
+    assert [outcome.name for outcome in reconciler.tick().outcomes] == ["b"]
+    assert reconciler.tick().idle
+
+    clock.advance(seconds=11)
+    reconciler.tick()
+    assert store.load("a").phase is Phase.READY
+    assert engine.applied == ["b", "a"]
+
+
+def test_removing_the_only_live_deployment_is_refused_by_a_commit_too(world):
+    source, engine, store, _, reconciler = world
+    source.push(repository("a", prune=True))
+    reconciler.tick()
+
+    source.push(repository("b"))  # a's manifest removed, b added: a is every live deployment
+    reconciler.tick()
+
+    assert engine.destroyed == []
+    assert store.load("a").phase is Phase.READY
+    assert store.load("b").phase is Phase.READY
