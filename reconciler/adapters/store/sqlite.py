@@ -120,7 +120,6 @@ class SqliteStore:
                 " updated_at = excluded.updated_at, record = excluded.record",
                 (deployment.name, deployment.phase.value, datetime.now(UTC).isoformat(), record),
             )
-        self._decoded.remember(deployment, record)
 
     def delete(self, name: str) -> None:
         """Forget the deployment's record; its history, drift and events stay."""
