@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -187,6 +188,98 @@ def test_an_installer_that_hangs_is_stopped_and_retried(
 
     with pytest.raises(TransientError, match="did not finish"):
         install(staging, Target(Runtime.PYTHON_3_11))
+
+
+SETUP_THAT_RUNS = """\
+from pathlib import Path
+Path(__file__).with_name("BUILT").write_text("pip ran this")
+from setuptools import setup
+setup(name="evil", version="1.0")
+"""
+
+
+@pytest.mark.parametrize(
+    ("requirements", "error"),
+    [
+        pytest.param(
+            "six\n--no-binary=:all:\n",
+            "requirements.txt:2: pip option --no-binary=:all: is not allowed",
+            id="no-binary",
+        ),
+        pytest.param("-e ./evil\n", "requirements.txt:1: pip option -e", id="editable"),
+        pytest.param(
+            "--index-url https://index.invalid/simple\nsix\n",
+            "requirements.txt:1: pip option --index-url",
+            id="other-index",
+        ),
+        pytest.param(
+            "six --no-binary :all:\n",
+            "requirements.txt:1: only --hash may follow a requirement",
+            id="per-line-option",
+        ),
+        pytest.param("./evil\n", "requirements.txt:1: not a requirement by name", id="path"),
+        pytest.param(
+            "git+https://example.invalid/evil.git\n",
+            "requirements.txt:1: not a requirement by name",
+            id="vcs",
+        ),
+        pytest.param(
+            "# pinned\nevil @ file:///tmp/evil.tar.gz\n",
+            "requirements.txt:2: a direct reference",
+            id="direct-reference",
+        ),
+        pytest.param("-r ../elsewhere.txt\n", "is not a file of the source", id="outside"),
+        pytest.param("-r requirements.txt\n", "includes a file that includes it", id="cycle"),
+        pytest.param(
+            "-r more/base.txt\n",
+            "more/base.txt:1: pip option --no-binary",
+            id="in-an-included-file",
+        ),
+    ],
+)
+def test_a_requirements_file_that_could_make_pip_build_is_refused_before_pip_runs(
+    tmp_path: Path, wheelhouse: Path, requirements: str, error: str
+) -> None:
+    write_wheel(wheelhouse, "six", "")
+    staging = python_source(tmp_path, requirements)
+    (staging / "evil").mkdir()
+    (staging / "evil" / "setup.py").write_text(SETUP_THAT_RUNS)
+    (staging / "more").mkdir()
+    (staging / "more" / "base.txt").write_text("--no-binary :all:\nsix\n")
+    (tmp_path / "elsewhere.txt").write_text("six\n")
+
+    with pytest.raises(PermanentError, match=re.escape(error)):
+        install(staging, Target(Runtime.PYTHON_3_11))
+    assert not (staging / "evil" / "BUILT").exists()
+    assert not (staging / "six.py").exists()
+
+
+def test_includes_constraints_hashes_and_continuations_are_installed(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    wheel = write_wheel(wheelhouse, "greeting_lib", "def greet(name):\n    return 'Hey ' + name\n")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    staging = python_source(tmp_path, "-r deps/base.txt\n--constraint=deps/pins.txt\n")
+    (staging / "deps").mkdir()
+    (staging / "deps" / "base.txt").write_text(
+        f"greeting-lib==1.0 ; python_version >= '3.8' \\\n    --hash=sha256:{digest}  # pinned\n"
+    )
+    (staging / "deps" / "pins.txt").write_text("greeting-lib<2\n")
+
+    install(staging, Target(Runtime.PYTHON_3_11))
+
+    assert run_handler(staging, python_path=staging) == "Hey Ada"
+
+
+@pytest.mark.usefixtures("wheelhouse")
+def test_a_file_of_constraints_only_installs_nothing(tmp_path: Path) -> None:
+    staging = python_source(tmp_path, "-c pins.txt\n")
+    (staging / "pins.txt").write_text("greeting-lib<2\n")
+    before = sorted(path.name for path in staging.iterdir())
+
+    install(staging, Target(Runtime.PYTHON_3_11))
+
+    assert sorted(path.name for path in staging.iterdir()) == before
 
 
 # --- Node.js ----------------------------------------------------------------------------------
