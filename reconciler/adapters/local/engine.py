@@ -1,17 +1,18 @@
 """`LocalEngine`: the `Engine` port for `provider: local`, backed by the local cloud host.
 
-It copies each version's source into its own folder, registers it with the host (which switches
-traffic only once the new version is ready), keeps a record of what it applied, and compares
-that record with what the host serves to find drift.
+It copies each version's source into its own folder with its dependencies beside it
+(`version_folder`), registers it with the host (which switches traffic only once the new version
+is ready), keeps a record of what it applied, and compares that record with what the host serves
+to find drift.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
-from reconciler.adapters.local import snapshot
+from reconciler.adapters import dependencies
+from reconciler.adapters.local import snapshot, version_folder
 from reconciler.adapters.local.cloud import AdminClient, LocalCloud
 from reconciler.adapters.local.registration import (
     CorsBody,
@@ -37,7 +38,15 @@ class LocalEngine:
 
     program_version = PROGRAM_VERSION
 
-    def __init__(self, state_dir: Path, *, cloud: LocalCloud | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        cloud: LocalCloud | None = None,
+        install: dependencies.Installer = dependencies.install,
+    ) -> None:
+        """`install` puts a version's dependencies beside its code (`version_folder`)."""
+        self._install = install
         self.cloud = cloud or LocalCloud(state_dir)
         self.paths = self.cloud.paths
         self.vault = Vault(self.paths.key_file)
@@ -69,7 +78,14 @@ class LocalEngine:
         if digest is None:
             raise PermanentError(f"function source {request.source_dir} does not exist")
         version = f"{request.revision.short}-{digest[:8]}"
-        code_dir = self._install(name, version=version, source=request.source_dir, digest=digest)
+        code_dir = version_folder.build(
+            self.paths.deployment_dir(name) / "versions",
+            version,
+            source=request.source_dir,
+            digest=digest,
+            runtime=request.spec.function.runtime,
+            install=self._install,
+        )
         registration = self._registration(
             request, version=version, code_dir=str(code_dir), code_digest=digest
         )
@@ -178,19 +194,6 @@ class LocalEngine:
             port=_requested_port(spec),
             secrets=secrets,
         )
-
-    def _install(self, name: str, *, version: str, source: Path, digest: str) -> Path:
-        """Copy the source into its version folder (once; a half-copied folder never counts)."""
-        versions = self.paths.deployment_dir(name) / "versions"
-        target = versions / version
-        if snapshot.tree_digest(target) == digest:
-            return target
-        versions.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=versions))
-        shutil.copytree(source, staging, symlinks=True, dirs_exist_ok=True)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-        return target
 
     def _record(self, live: LiveDeployment) -> None:
         folder = self.paths.deployment_dir(live.name)

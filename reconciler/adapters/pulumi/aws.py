@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pulumi
 
-from reconciler.adapters.pulumi import aws_common, dependencies
+from reconciler.adapters import dependencies
+from reconciler.adapters.pulumi import aws_common
 from reconciler.adapters.pulumi.aws_rest import http_api
 from reconciler.adapters.pulumi.aws_websocket import websocket_api
 from reconciler.adapters.pulumi.packaging import PackageInfo, build_package

@@ -21,13 +21,8 @@ from typing import Protocol
 import pulumi
 from pulumi_azure_native import resources
 
-from reconciler.adapters.pulumi import (
-    azure_apim,
-    azure_common,
-    azure_functions,
-    azure_pubsub,
-    dependencies,
-)
+from reconciler.adapters import dependencies
+from reconciler.adapters.pulumi import azure_apim, azure_common, azure_functions, azure_pubsub
 from reconciler.adapters.pulumi.packaging import PackageInfo, build_package
 from reconciler.adapters.pulumi.program import (
     OUTPUT_DEPLOYMENT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import stat
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cloudkit import Cloud, copy_function, free_port, request_for, revision
+from wheels import write_wheel
 
 from reconciler.adapters.local.registration import Changes, Registration
 from reconciler.domain.changes import ChangeAction
@@ -277,3 +280,94 @@ def test_admin_api_refuses_callers_without_the_token(local: Cloud):
     assert response.status_code == 401
     mode = stat.S_IMODE(local.cloud.paths.token_file.stat().st_mode)
     assert mode == 0o600
+
+
+class TestDependencies:
+    """What a source's requirements.txt or package.json names is installed beside its code."""
+
+    @pytest.fixture
+    def wheelhouse(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        folder = tmp_path / "wheelhouse"
+        folder.mkdir()
+        monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+        monkeypatch.setenv("PIP_NO_INDEX", "1")
+        monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+        write_wheel(folder, "greeting_lib", "def greet():\n    return 'hi from a wheel'\n")
+        return folder
+
+    @pytest.mark.usefixtures("wheelhouse")
+    def test_a_python_function_imports_its_requirements_and_its_code_is_untouched(
+        self, local: Cloud, tmp_path: Path
+    ):
+        source = tmp_path / "fn"
+        source.mkdir()
+        (source / "requirements.txt").write_text("greeting-lib==1.0\n")
+        (source / "app.py").write_text(PYTHON_WITH_A_DEPENDENCY)
+
+        result = local.deploy(manifest("deps-py"), source=source, secrets=SECRETS)
+
+        assert call(result.endpoint) == {"greeting": "hi from a wheel"}
+        code = Path(local.engine._recorded("deps-py").function.code_dir)
+        # Only the source (and the bytecode Python writes beside it, which drift ignores).
+        names = sorted(path.name for path in code.iterdir() if path.name != "__pycache__")
+        assert names == ["app.py", "requirements.txt"]
+        assert (code.parent / "python" / "greeting_lib.py").is_file()
+        assert local.engine.detect_drift("deps-py") == ()
+
+    def test_a_node_module_imports_its_dependencies_and_its_code_is_untouched(
+        self, local: Cloud, tmp_path: Path
+    ):
+        library = tmp_path / "greeting-lib"
+        library.mkdir()
+        (library / "package.json").write_text(
+            json.dumps({"name": "greeting-lib", "version": "1.0.0", "main": "index.js"})
+        )
+        (library / "index.js").write_text("exports.greet = () => 'hi from npm';\n")
+        source = tmp_path / "fn"
+        source.mkdir()
+        package = {"type": "module", "dependencies": {"greeting-lib": f"file:{library}"}}
+        (source / "package.json").write_text(json.dumps(package))
+        (source / "app.js").write_text(NODE_WITH_A_DEPENDENCY)
+        text = manifest("deps-node").replace("python3.11", "nodejs20.x")
+
+        result = local.deploy(text, source=source, secrets=SECRETS)
+
+        assert call(result.endpoint) == {"greeting": "hi from npm"}
+        code = Path(local.engine._recorded("deps-node").function.code_dir)
+        assert sorted(path.name for path in code.iterdir()) == ["app.js", "package.json"]
+        assert local.engine.detect_drift("deps-node") == ()
+
+    @pytest.mark.usefixtures("wheelhouse")
+    def test_an_unknown_requirement_fails_the_apply_and_the_last_version_keeps_serving(
+        self, local: Cloud, tmp_path: Path
+    ):
+        source = tmp_path / "fn"
+        source.mkdir()
+        (source / "requirements.txt").write_text("greeting-lib==1.0\n")
+        (source / "app.py").write_text(PYTHON_WITH_A_DEPENDENCY)
+        first = local.deploy(manifest("deps-keep"), source=source, secrets=SECRETS, label="v1")
+
+        (source / "requirements.txt").write_text("greeting-lib==1.0\nno-such-package\n")
+        with pytest.raises(PermanentError, match="no-such-package"):
+            local.deploy(manifest("deps-keep"), source=source, secrets=SECRETS, label="v2")
+
+        assert call(first.endpoint) == {"greeting": "hi from a wheel"}
+
+
+PYTHON_WITH_A_DEPENDENCY = """\
+import json
+
+import greeting_lib
+
+
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"greeting": greeting_lib.greet()})}
+"""
+NODE_WITH_A_DEPENDENCY = """\
+import { greet } from "greeting-lib";
+
+export const handler = async () => ({
+  statusCode: 200,
+  body: JSON.stringify({ greeting: greet() }),
+});
+"""

@@ -18,7 +18,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from reconciler.adapters.pulumi.dependencies import Target
+from reconciler.adapters.dependencies import Target
 from reconciler.domain.values import DeploymentSpec, Fingerprint, Revision
 from reconciler.manifest.loader import parse_text
 from reconciler.ports import ApplyRequest

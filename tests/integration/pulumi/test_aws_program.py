@@ -35,9 +35,9 @@ from pulumimocks import (
     reveal,
 )
 
+from reconciler.adapters.dependencies import Target
 from reconciler.adapters.pulumi.aws import PROGRAM_VERSION, AwsPrograms
 from reconciler.adapters.pulumi.aws_common import route_part
-from reconciler.adapters.pulumi.dependencies import Target
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
 from reconciler.domain.values import DeploymentSpec, Provider, Runtime
 from reconciler.ports import PermanentError

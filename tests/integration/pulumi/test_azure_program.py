@@ -33,9 +33,9 @@ from pulumimocks import (
     reveal,
 )
 
+from reconciler.adapters.dependencies import Target
 from reconciler.adapters.pulumi.azure import AzurePrograms
 from reconciler.adapters.pulumi.azure_apim import operation
-from reconciler.adapters.pulumi.dependencies import Target
 from reconciler.adapters.pulumi.program import ProgramBuilder, StackTarget
 from reconciler.domain.values import DeploymentSpec, Provider, RestRoute, Runtime
 from reconciler.ports import PermanentError

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from reconciler.adapters.local import version_folder
 from reconciler.adapters.local.functions.worker_output import STREAMS, OutputProtocol, OutputSink
 
 RUNTIMES = Path(__file__).parent / "runtimes"
@@ -32,6 +33,8 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 # How long a stopped worker's output pipes may stay open, held by a process that left its group.
 CLOSE_GRACE_SECONDS = 2.0
 HOST_VARIABLES = ("PATH", "HOME", "LANG")
+PYTHON_PACKAGES_VARIABLE = "RECONCILER_PYTHON_PACKAGES"
+"""Where a Python worker finds the function's dependencies (after the code, on `sys.path`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,9 @@ def worker_environment(config: FunctionConfig, host: Mapping[str, str]) -> dict[
         LAMBDA_TASK_ROOT=str(config.code_dir),
         _HANDLER=config.handler,
     )
+    packages = version_folder.python_packages(config.code_dir)
+    if packages is not None:
+        env[PYTHON_PACKAGES_VARIABLE] = str(packages)
     return env
 
 

@@ -190,6 +190,10 @@ def main() -> NoReturn:
     os.set_inheritable(in_fd, False)  # noqa: FBT003  # os's own positional flag
     os.set_inheritable(out_fd, False)  # noqa: FBT003
     sys.path.insert(0, TASK_ROOT)
+    # The function's own dependencies, installed beside its code by the local engine.
+    packages = os.environ.get("RECONCILER_PYTHON_PACKAGES")
+    if packages:
+        sys.path.insert(1, packages)
     with os.fdopen(in_fd, "rb") as inbox, os.fdopen(out_fd, "wb") as out:
         serve(inbox, out)
     sys.stdout.flush()

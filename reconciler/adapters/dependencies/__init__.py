@@ -1,8 +1,8 @@
 """A function's third-party dependencies, installed into its staged package before it is zipped.
 
-Used by the AWS and Azure programs. Lambda and a run-from-package Function App run exactly what
+Used by the AWS and Azure programs: Lambda and a run-from-package Function App run exactly what
 the zip holds and build nothing, so a source's `requirements.txt` or `package.json` is installed
-here, for the platform the function runs on:
+here, for the platform the function runs on. Used by the local cloud too, for this machine.
 
 - Python: `pip install --target`, wheels only, for the runtime's Python version and a manylinux
   platform of the target CPU, so what lands in the zip is what the cloud can import, whatever
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.adapters.pulumi import requirements_file
+from reconciler.adapters.dependencies import requirements_file
 from reconciler.domain.values import Runtime
 from reconciler.ports import PermanentError, TransientError
 
@@ -58,8 +58,9 @@ class Target:
     """What a package runs on, and where its Python dependencies go inside it."""
 
     runtime: Runtime
-    machine: str = "x86_64"
-    """The CPU as manylinux names it: `x86_64` or `aarch64`."""
+    machine: str | None = "x86_64"
+    """The CPU as manylinux names it (`x86_64`, `aarch64`); None: this machine and the daemon's
+    own Python, which is what the local cloud's workers run on."""
     python_path: str = "."
     """The folder, relative to the package root, that the runtime puts on `sys.path`."""
 
@@ -85,22 +86,14 @@ def _install_python(staging: Path, target: Target) -> None:
     requirements = staging / "requirements.txt"
     if not requirements.is_file() or not requirements_file.names_packages(requirements, staging):
         return
-    version = target.runtime.value.removeprefix("python")
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--requirement",
-        str(requirements),
-        "--target",
-        str((staging / target.python_path).resolve()),
-        "--platform",
-        f"{MANYLINUX}_{target.machine}",
-        "--implementation",
-        "cp",
-        "--python-version",
-        version,
+    destination = (staging / target.python_path).resolve()
+    command = [sys.executable, "-m", "pip", "install", "--requirement", str(requirements)]
+    command += ["--target", str(destination)]
+    if target.machine is not None:
+        version = target.runtime.value.removeprefix("python")
+        command += ["--platform", f"{MANYLINUX}_{target.machine}", "--implementation", "cp"]
+        command += ["--python-version", version]
+    command += [
         "--only-binary=:all:",
         "--no-compile",
         "--disable-pip-version-check",
