@@ -299,10 +299,7 @@ class TestDependencies:
     def test_a_python_function_imports_its_requirements_and_its_code_is_untouched(
         self, local: Cloud, tmp_path: Path
     ):
-        source = tmp_path / "fn"
-        source.mkdir()
-        (source / "requirements.txt").write_text("greeting-lib==1.0\n")
-        (source / "app.py").write_text(PYTHON_WITH_A_DEPENDENCY)
+        source = python_source_needing_greeting_lib(tmp_path)
 
         result = local.deploy(manifest("deps-py"), source=source, secrets=SECRETS)
 
@@ -341,10 +338,7 @@ class TestDependencies:
     def test_an_unknown_requirement_fails_the_apply_and_the_last_version_keeps_serving(
         self, local: Cloud, tmp_path: Path
     ):
-        source = tmp_path / "fn"
-        source.mkdir()
-        (source / "requirements.txt").write_text("greeting-lib==1.0\n")
-        (source / "app.py").write_text(PYTHON_WITH_A_DEPENDENCY)
+        source = python_source_needing_greeting_lib(tmp_path)
         first = local.deploy(manifest("deps-keep"), source=source, secrets=SECRETS, label="v1")
 
         (source / "requirements.txt").write_text("greeting-lib==1.0\nno-such-package\n")
@@ -352,6 +346,14 @@ class TestDependencies:
             local.deploy(manifest("deps-keep"), source=source, secrets=SECRETS, label="v2")
 
         assert call(first.endpoint) == {"greeting": "hi from a wheel"}
+
+
+def python_source_needing_greeting_lib(tmp_path: Path) -> Path:
+    source = tmp_path / "fn"
+    source.mkdir()
+    (source / "requirements.txt").write_text("greeting-lib==1.0\n")
+    (source / "app.py").write_text(PYTHON_WITH_A_DEPENDENCY)
+    return source
 
 
 PYTHON_WITH_A_DEPENDENCY = """\
