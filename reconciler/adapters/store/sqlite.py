@@ -33,6 +33,8 @@ from reconciler.domain.values import Fingerprint, Revision
 from reconciler.ports import HistoryEntry, PermanentError, TransientError
 
 DATABASE_NAME = "reconciler.db"
+KEEP_EVENTS = 1000
+"""Events kept per deployment; history (attempts) and drift findings are not pruned."""
 
 # Another process (a CLI command, a second daemon) holding the write lock past the busy timeout.
 _RETRYABLE = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
@@ -42,11 +44,15 @@ class SqliteStore:
     """Deployments, their history, drift findings and events, kept in one SQLite file.
 
     A write waits up to `busy_timeout` seconds for another process's lock, then fails as a
-    `TransientError`; anything else wrong with the file or folder is a `PermanentError`.
+    `TransientError`; anything else wrong with the file or folder is a `PermanentError`. Each
+    deployment's event log keeps its newest `keep_events` events.
     """
 
-    def __init__(self, state_dir: Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, state_dir: Path, *, busy_timeout: float = 5.0, keep_events: int = KEEP_EVENTS
+    ) -> None:
         self.path = state_dir / DATABASE_NAME
+        self.keep_events = keep_events
         # Threads: one connection shared behind a lock, rather than one connection per thread.
         # SQLite lets one writer in at a time anyway, so more connections would only trade this
         # lock for SQLITE_BUSY waits; the rows are small, so the lock is held briefly; and one
@@ -190,6 +196,12 @@ class SqliteStore:
             db.executemany(
                 "INSERT INTO events (deployment, type, occurred_at, payload) VALUES (?, ?, ?, ?)",
                 rows,
+            )
+            # The log is bounded per deployment: the oldest events beyond the limit go.
+            db.executemany(
+                "DELETE FROM events WHERE deployment = ? AND id <= (SELECT id FROM events"
+                " WHERE deployment = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                [(name, name, self.keep_events) for name in {row[0] for row in rows}],
             )
 
     def events(self, name: str | None = None, *, limit: int = 100) -> list[dict[str, object]]:

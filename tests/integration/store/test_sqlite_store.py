@@ -431,6 +431,15 @@ class TestEvents:
 
         assert [event["reason"] for event in store.events(name, limit=limit)] == expected
 
+    def test_each_deployments_event_log_keeps_only_its_newest_events(self, state_dir):
+        with SqliteStore(state_dir, keep_events=3) as store:
+            store.append_events([requested(label) for label in ("a", "b")])
+            store.append_events([requested("x", name="payments")])
+            store.append_events([requested(label) for label in ("c", "d", "e")])
+
+            assert [event["reason"] for event in store.events("orders")] == ["e", "d", "c"]
+            assert [event["reason"] for event in store.events("payments")] == ["x"]
+
 
 # --- failures and secrets ---------------------------------------------------------------------
 
