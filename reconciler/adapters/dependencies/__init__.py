@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler.adapters.dependencies import requirements_file
 from reconciler.domain.values import Runtime
@@ -104,13 +105,12 @@ def _install_python(staging: Path, target: Target) -> None:
 
 
 def _install_node(staging: Path) -> None:
-    manifest = staging / "package.json"
-    if not manifest.is_file() or not _declares_dependencies(manifest):
+    if not declares_node_dependencies(staging):
         return
     npm = shutil.which("npm")
     if npm is None:
         raise PermanentError(
-            f"{manifest.name} declares dependencies, and npm (Node.js) is not on the daemon's"
+            "package.json declares dependencies, and npm (Node.js) is not on the daemon's"
             " PATH to install them"
         )
     command = [
@@ -127,14 +127,21 @@ def _install_node(staging: Path) -> None:
     _run(command, staging=staging, installer="npm")
 
 
-def _declares_dependencies(manifest: Path) -> bool:
+def declares_node_dependencies(folder: Path) -> bool:
+    """Whether `folder` has a package.json with dependencies for npm to install."""
+    manifest = folder / "package.json"
+    return manifest.is_file() and bool(package_json(manifest.read_bytes()).get("dependencies"))
+
+
+def package_json(data: bytes) -> dict[str, Any]:
+    """A package.json's object; `PermanentError` unless it and its dependencies are objects."""
     try:
-        package = json.loads(manifest.read_text(encoding="utf-8"))
+        package = json.loads(data)
     except ValueError as exc:
-        raise PermanentError(f"{manifest.name} is not valid JSON: {exc}") from exc
-    if not isinstance(package, dict):
-        raise PermanentError(f"{manifest.name} must hold a JSON object")
-    return bool(package.get("dependencies"))
+        raise PermanentError(f"package.json is not valid JSON: {exc}") from exc
+    if not isinstance(package, dict) or not isinstance(package.get("dependencies", {}), dict):
+        raise PermanentError("package.json must hold a JSON object, its dependencies an object")
+    return package
 
 
 def _run(command: list[str], *, staging: Path, installer: str) -> None:

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from reconciler.adapters.dependencies import Installer, Target
+from reconciler.adapters.dependencies import Installer, Target, declares_node_dependencies
 from reconciler.adapters.local import snapshot
 from reconciler.domain.values import Runtime
 
@@ -59,8 +59,8 @@ def _add_dependencies(staging: Path, *, runtime: Runtime, install: Installer) ->
     if runtime.language == "python":
         install(code, Target(runtime, machine=None, python_path=f"../{PYTHON_PACKAGES}"))
         return
-    if (code / NODE_MODULES).exists():  # vendored in the source: used as it is
-        return
+    if (code / NODE_MODULES).exists() or not declares_node_dependencies(code):
+        return  # vendored in the source and used as it is, or nothing to install
     # npm writes node_modules and package-lock.json where it runs: a scratch copy, so the code
     # folder stays byte for byte the source.
     scratch = staging / ".npm"

@@ -189,14 +189,7 @@ def merged_package_json(user: bytes, shim: bytes) -> bytes:
 
     `main` is the shim's: the Functions host loads it, and it loads the manifest's handler.
     """
-    try:
-        package = json.loads(user)
-    except ValueError as exc:
-        raise PermanentError(f"the function's package.json is not valid JSON: {exc}") from exc
-    if not isinstance(package, dict) or not isinstance(package.get("dependencies", {}), dict):
-        raise PermanentError(
-            "the function's package.json must hold a JSON object, its dependencies an object"
-        )
+    package = dependencies.package_json(user)
     ours = json.loads(shim)
     package["main"] = ours["main"]
     package["dependencies"] = {**ours.get("dependencies", {}), **package.get("dependencies", {})}

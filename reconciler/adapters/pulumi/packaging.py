@@ -1,8 +1,8 @@
 """The function's code package: a zip whose bytes depend only on the source's paths and bytes.
 
-Used by the AWS and Azure programs: they `stage` a copy of the source, add to it (dependencies,
-the Azure shim), then `build_zip` it; Lambda gets its hash as `source_code_hash`. Equal files,
-equal zip: no mtimes, owners, umask or walk order reach the archive.
+Used by the AWS and Azure programs through `build_package`: a staged copy of the source, added
+to (dependencies, the Azure shim), then zipped by `build_zip`; Lambda gets its hash as
+`source_code_hash`. Equal files, equal zip: no mtimes, owners, umask or walk order reach it.
 """
 
 from __future__ import annotations
